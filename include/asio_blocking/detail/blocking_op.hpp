@@ -1,0 +1,369 @@
+// The operation behind one async_blocking call: owns the handler, fn, the result and the work
+// guards, in one allocation made with the handler's associated allocator.
+#ifndef ASIO_BLOCKING_DETAIL_BLOCKING_OP_HPP
+#define ASIO_BLOCKING_DETAIL_BLOCKING_OP_HPP
+
+#include <asio_blocking/blocking_pool.hpp>
+#include <asio_blocking/detail/context_link.hpp>
+#include <asio_blocking/detail/context_service.hpp>
+#include <asio_blocking/detail/pool_core.hpp>
+#include <asio_blocking/error.hpp>
+
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/execution.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+
+namespace asio_blocking::detail {
+
+/// fn's result type: what it returns when called with a std::stop_token if it accepts one.
+template <typename F>
+struct blocking_result {
+    static constexpr bool takes_stop_token = std::is_invocable_v<F, std::stop_token>;
+    using invoke_type = std::conditional_t<takes_stop_token, std::invoke_result<F, std::stop_token>, std::invoke_result<F>>;
+    using type = std::decay_t<typename invoke_type::type>;
+};
+
+template <typename F>
+using blocking_result_t = typename blocking_result<std::decay_t<F>>::type;
+
+template <typename R>
+struct blocking_signature {
+    using type = void(std::exception_ptr, R);
+};
+
+template <>
+struct blocking_signature<void> {
+    using type = void(std::exception_ptr);
+};
+
+inline std::exception_ptr aborted_exception()
+{
+    return std::make_exception_ptr(boost::system::system_error(boost::asio::error::operation_aborted));
+}
+
+template <typename Handler, typename IoExecutor, typename F, typename R>
+class blocking_op final : public async_operation {
+    static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                  "asio_blocking::async_blocking: fn's result type must be default-constructible, because a "
+                  "call that fails or is cancelled delivers a default value beside the exception. Return "
+                  "std::optional<T> (or another default-constructible wrapper) instead.");
+    static_assert(std::is_void_v<R> || std::is_move_constructible_v<R>,
+                  "asio_blocking::async_blocking: fn's result type must be move-constructible.");
+
+    using handler_executor = boost::asio::associated_executor_t<Handler, IoExecutor>;
+    using handler_allocator = boost::asio::associated_allocator_t<Handler>;
+    // As Asio's own operations do: the default allocator becomes a per-thread recycling one.
+    using base_allocator = std::conditional_t<std::is_same_v<handler_allocator, std::allocator<void>>,
+                                              boost::asio::recycling_allocator<void>, handler_allocator>;
+    using alloc_type = typename std::allocator_traits<base_allocator>::template rebind_alloc<blocking_op>;
+    using alloc_traits = std::allocator_traits<alloc_type>;
+    using tracked_io_executor = std::decay_t<decltype(boost::asio::prefer(
+        std::declval<const IoExecutor&>(), boost::asio::execution::outstanding_work.tracked))>;
+    using tracked_handler_executor = std::decay_t<decltype(boost::asio::prefer(
+        std::declval<const handler_executor&>(), boost::asio::execution::outstanding_work.tracked))>;
+    using result_storage = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
+
+    static base_allocator base_allocator_of(const Handler& handler) noexcept
+    {
+        if constexpr (std::is_same_v<handler_allocator, std::allocator<void>>)
+            return base_allocator();
+        else
+            return base_allocator(boost::asio::get_associated_allocator(handler));
+    }
+
+public:
+    template <typename H, typename G>
+    static blocking_op* create(H&& handler, const IoExecutor& io_ex, G&& fn)
+    {
+        alloc_type alloc(base_allocator_of(handler));
+        blocking_op* p = alloc_traits::allocate(alloc, 1);
+        try {
+            return ::new (static_cast<void*>(p)) blocking_op(alloc, std::forward<H>(handler), io_ex, std::forward<G>(fn));
+        } catch (...) {
+            alloc_traits::deallocate(alloc, p, 1);
+            throw;
+        }
+    }
+
+    /// Registers with the handler's context, connects the cancellation slot and submits.
+    void start(const call_target& target)
+    {
+        core_ = &target.pool->core();
+        target.settings.apply(*this);
+        can_wait_for_room_ = true;
+
+        boost::asio::execution_context& handler_ctx = boost::asio::query(*handler_work_, boost::asio::execution::context);
+        if (&handler_ctx != static_cast<boost::asio::execution_context*>(target.pool)) {
+            context_link& link = boost::asio::use_service<context_service>(handler_ctx).link();
+            if (!link.add(this)) {
+                // The caller's context is already shutting down: nothing may be delivered to it.
+                (void)try_claim();
+                fn_.reset();
+                destroy_completion();
+                release();
+                return;
+            }
+            link_ = &link;
+        }
+
+        auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+        if (slot.is_connected())
+            slot.template emplace<cancel_handler>(this);
+
+        switch (core_->submit(this)) {
+        case pool_core::admission::accepted:
+            return;
+        case pool_core::admission::refused_stopped:
+            abort(aborted_exception());
+            return;
+        case pool_core::admission::refused_full:
+            abort(std::make_exception_ptr(boost::system::system_error(make_error_code(error::queue_full))));
+            return;
+        }
+    }
+
+    outcome run() noexcept override
+    {
+        if (claimed())
+            return outcome::skipped; // the caller is gone or was already completed
+        try {
+            if constexpr (std::is_void_v<R>)
+                invoke_fn();
+            else
+                result_.emplace(invoke_fn());
+            return outcome::returned;
+        } catch (...) {
+            error_ = std::current_exception();
+            return outcome::threw;
+        }
+    }
+
+    void complete() noexcept override
+    {
+        fn_.reset(); // user code, on the worker, no lock held
+        if (try_claim()) {
+            release(); // the core's reference; the completion keeps the op alive
+            deliver({}, true);
+        } else {
+            // Abandoned or orphaned: the result is discarded here, on the worker.
+            if constexpr (!std::is_void_v<R>)
+                result_.reset();
+            error_ = nullptr;
+            release();
+        }
+    }
+
+    void abort(std::exception_ptr error) noexcept override
+    {
+        fn_.reset();
+        if (try_claim()) {
+            release();
+            deliver(std::move(error), false);
+        } else {
+            release();
+        }
+    }
+
+    void destroy_completion() noexcept override
+    {
+        {
+            Handler handler(std::move(handler_));
+            handler_work_.reset();
+            io_work_.reset();
+        }
+        release();
+    }
+
+private:
+    // Runs on the handler's executor: hands the result to the handler.
+    struct invoker {
+        blocking_op* op;
+        std::exception_ptr error; // set: deliver this instead of the op's own outcome
+
+        invoker(blocking_op* o, std::exception_ptr e) noexcept : op(o), error(std::move(e)) {}
+        invoker(invoker&& other) noexcept : op(std::exchange(other.op, nullptr)), error(std::move(other.error)) {}
+        invoker& operator=(invoker&&) = delete;
+        ~invoker()
+        {
+            if (op) // never run: the context was destroyed with it queued
+                op->destroy_completion();
+        }
+        void operator()() { std::exchange(op, nullptr)->invoke_handler(std::move(error)); }
+    };
+
+    struct allocating_invoker : invoker {
+        using invoker::invoker;
+        using allocator_type = base_allocator;
+        allocator_type get_allocator() const noexcept { return base_allocator(this->op->alloc_); }
+    };
+
+    template <typename Base>
+    struct pool_invoker : Base, pool_completion_tag {
+        using Base::Base;
+    };
+
+    // Completions for a handler that runs on a blocking_pool are accepted by it even after stop().
+    static constexpr bool handler_on_pool = std::is_same_v<
+        std::remove_cvref_t<decltype(boost::asio::query(std::declval<const handler_executor&>(),
+                                                        boost::asio::execution::context))>,
+        blocking_pool>;
+    template <typename Base>
+    using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>, Base>;
+
+    struct cancel_handler {
+        blocking_op* op;
+        void operator()(boost::asio::cancellation_type_t type) const { op->on_cancel(type); }
+    };
+
+    template <typename H, typename G>
+    blocking_op(const alloc_type& alloc, H&& handler, const IoExecutor& io_ex, G&& fn)
+        : handler_(std::forward<H>(handler))
+        , handler_work_(std::in_place, boost::asio::prefer(boost::asio::get_associated_executor(handler_, io_ex),
+                                                           boost::asio::execution::outstanding_work.tracked))
+        , alloc_(alloc)
+    {
+        // Outstanding work on both the caller's executor and the handler's, as co_spawn does;
+        // once when they are the same.
+        if constexpr (std::is_same_v<handler_executor, IoExecutor>) {
+            if (!(boost::asio::get_associated_executor(handler_, io_ex) == io_ex))
+                io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
+        } else {
+            io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
+        }
+        fn_.emplace(std::forward<G>(fn));
+        if constexpr (blocking_result<F>::takes_stop_token)
+            stop_source_ = std::stop_source();
+    }
+
+    ~blocking_op() = default;
+
+    decltype(auto) invoke_fn()
+    {
+        if constexpr (blocking_result<F>::takes_stop_token)
+            return std::move(*fn_)(stop_source_.get_token());
+        else
+            return std::move(*fn_)();
+    }
+
+    void release() noexcept
+    {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            alloc_type alloc(alloc_);
+            this->~blocking_op();
+            alloc_traits::deallocate(alloc, this, 1);
+        }
+    }
+
+    // Hands the completion to the handler's executor. The caller holds the claim; the invoker
+    // owns the completion's reference from here on.
+    void deliver(std::exception_ptr error, bool may_dispatch) noexcept
+    {
+        invoker_for<allocating_invoker> inv(this, std::move(error));
+        auto send = [&] {
+            try {
+                if (may_dispatch && !link_)
+                    boost::asio::dispatch(*handler_work_, std::move(inv));
+                else
+                    boost::asio::post(*handler_work_, std::move(inv));
+            } catch (...) {
+                // The handler's allocator failed: deliver with the default allocator instead.
+                invoker_for<invoker> fallback(std::exchange(inv.op, nullptr), std::move(inv.error));
+                boost::asio::post(*handler_work_, std::move(fallback));
+            }
+        };
+        try {
+            if (link_)
+                link_->deliver(this, send); // posts only: no user code under the registry lock
+            else
+                send();
+        } catch (...) {
+            // Out of memory twice over; `inv`'s destructor destroys the handler (if still ours).
+        }
+    }
+
+    void invoke_handler(std::exception_ptr error)
+    {
+        auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+        if (slot.is_connected())
+            slot.clear();
+        Handler handler(std::move(handler_));
+        // Keep the outstanding work until the handler has run.
+        std::optional<tracked_handler_executor> handler_work(std::move(handler_work_));
+        std::optional<tracked_io_executor> io_work(std::move(io_work_));
+        handler_work_.reset();
+        io_work_.reset();
+        if constexpr (std::is_void_v<R>) {
+            if (!error)
+                error = std::move(error_);
+            release(); // memory is freed before the upcall
+            std::move(handler)(std::move(error));
+        } else {
+            if (error) {
+                release();
+                std::move(handler)(std::move(error), R());
+            } else if (error_ || !result_) {
+                error = std::move(error_);
+                release();
+                std::move(handler)(std::move(error), R());
+            } else {
+                R result(std::move(*result_));
+                release();
+                std::move(handler)(std::exception_ptr(), std::move(result));
+            }
+        }
+    }
+
+    void on_cancel(boost::asio::cancellation_type_t type)
+    {
+        using ct = boost::asio::cancellation_type;
+        if ((type & (ct::terminal | ct::partial | ct::total)) == ct::none || claimed())
+            return;
+        std::stop_source stop{std::nostopstate};
+        switch (core_->cancel(this, (type & (ct::terminal | ct::partial)) != ct::none, stop)) {
+        case pool_core::cancel_outcome::removed:
+            abort(aborted_exception());
+            break;
+        case pool_core::cancel_outcome::abandoned:
+            // fn runs on, detached; its result is discarded by complete() on the worker.
+            if (try_claim())
+                deliver(aborted_exception(), false);
+            if (stop.stop_possible())
+                stop.request_stop();
+            break;
+        case pool_core::cancel_outcome::too_late:
+            break;
+        }
+    }
+
+    Handler handler_;
+    std::optional<tracked_handler_executor> handler_work_;
+    std::optional<tracked_io_executor> io_work_;
+    [[no_unique_address]] alloc_type alloc_;
+    std::optional<F> fn_;
+    result_storage result_{};
+    std::exception_ptr error_;
+    pool_core* core_ = nullptr;
+    context_link* link_ = nullptr;
+    std::atomic<unsigned char> refs_{2}; // the core's and the completion's
+};
+
+} // namespace asio_blocking::detail
+
+#endif

@@ -1,0 +1,41 @@
+// Where and how one call runs: the pool, its lane, priority and queue timeout.
+#ifndef ASIO_BLOCKING_DETAIL_CALL_TARGET_HPP
+#define ASIO_BLOCKING_DETAIL_CALL_TARGET_HPP
+
+#include <asio_blocking/detail/operation.hpp>
+#include <asio_blocking/priority.hpp>
+
+#include <chrono>
+
+namespace asio_blocking {
+class blocking_pool;
+}
+
+namespace asio_blocking::detail {
+
+/// The per-call settings a `blocking_pool` executor carries besides its pool.
+struct call_settings {
+    lane_core* lane = nullptr;
+    std::chrono::steady_clock::duration queue_timeout{0};
+    asio_blocking::priority prio = asio_blocking::priority::normal;
+
+    friend bool operator==(const call_settings&, const call_settings&) = default;
+
+    /// Copies the settings into `op` before submission.
+    void apply(operation& op) const noexcept
+    {
+        op.priority_ = prio;
+        op.lane_ = lane;
+        if (queue_timeout > std::chrono::steady_clock::duration::zero())
+            op.deadline_ = std::chrono::steady_clock::now() + queue_timeout;
+    }
+};
+
+struct call_target {
+    blocking_pool* pool;
+    call_settings settings;
+};
+
+} // namespace asio_blocking::detail
+
+#endif

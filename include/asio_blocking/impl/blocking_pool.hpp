@@ -1,0 +1,134 @@
+// Template bodies of blocking_pool::basic_executor_type.
+#ifndef ASIO_BLOCKING_IMPL_BLOCKING_POOL_HPP
+#define ASIO_BLOCKING_IMPL_BLOCKING_POOL_HPP
+
+#include <asio_blocking/detail/function_op.hpp>
+#include <asio_blocking/detail/pool_core.hpp>
+#include <asio_blocking/error.hpp>
+
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <type_traits>
+
+namespace asio_blocking {
+namespace detail {
+
+/// Base of the function objects that deliver async_blocking completions to a handler whose
+/// executor is a blocking_pool: a pool accepts them even after stop(), until its threads are
+/// gone, so aborted calls are delivered rather than dropped.
+struct pool_completion_tag {};
+
+/// Submits `f` as a plain function op; throws queue_full on rejection, discards after stop.
+template <typename Allocator, typename Function>
+void submit_function(pool_core& core, const call_settings& settings, const Allocator& a, Function&& f)
+{
+    using func_type = std::decay_t<Function>;
+    auto* op = function_op<func_type, Allocator>::create(a, std::forward<Function>(f));
+    settings.apply(*op);
+    op->bypass_stop_ = std::is_base_of_v<pool_completion_tag, func_type>;
+    switch (core.submit(op)) {
+    case pool_core::admission::accepted:
+        return;
+    case pool_core::admission::refused_full:
+        op->destroy();
+        throw boost::system::system_error(make_error_code(error::queue_full));
+    case pool_core::admission::refused_stopped:
+        op->destroy(); // as with a stopped thread_pool: the function never runs
+        return;
+    }
+}
+
+} // namespace detail
+
+template <typename Allocator, unsigned int Bits>
+template <typename Function>
+void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) const
+{
+    using func_type = std::decay_t<Function>;
+    detail::pool_core& core = pool_->core();
+    const bool may_run_inline = settings_.lane == nullptr && core.running_in_this_thread();
+
+    if constexpr ((Bits & blocking_always) != 0) {
+        if (may_run_inline) {
+            func_type(std::forward<Function>(f))();
+            return;
+        }
+        // Run on the pool and wait here until it has run (or was discarded by stop()).
+        struct waiter {
+            std::mutex mutex;
+            std::condition_variable cv;
+            bool done = false;
+            std::exception_ptr error;
+        } w;
+        struct signal_when_done {
+            waiter* w;
+            func_type f;
+            bool ran = false;
+            signal_when_done(waiter* w_, func_type&& f_) : w(w_), f(std::move(f_)) {}
+            signal_when_done(signal_when_done&& o) noexcept(std::is_nothrow_move_constructible_v<func_type>)
+                : w(std::exchange(o.w, nullptr)), f(std::move(o.f))
+            {
+            }
+            void operator()()
+            {
+                try {
+                    std::move(f)();
+                } catch (...) {
+                    w->error = std::current_exception();
+                }
+            }
+            ~signal_when_done()
+            {
+                if (w) {
+                    std::lock_guard lk(w->mutex);
+                    w->done = true;
+                    w->cv.notify_one();
+                }
+            }
+        };
+        detail::submit_function(core, settings_, allocator_,
+                                signal_when_done(&w, func_type(std::forward<Function>(f))));
+        std::unique_lock lk(w.mutex);
+        w.cv.wait(lk, [&] { return w.done; });
+        if (w.error)
+            std::rethrow_exception(w.error);
+    } else {
+        if ((bits_ & blocking_never) == 0 && may_run_inline) {
+            func_type(std::forward<Function>(f))();
+            return;
+        }
+        detail::submit_function(core, settings_, allocator_, std::forward<Function>(f));
+    }
+}
+
+template <typename Allocator, unsigned int Bits>
+std::size_t blocking_pool::basic_executor_type<Allocator, Bits>::query(boost::asio::execution::occupancy_t) const noexcept
+{
+    return pool_->core().thread_count();
+}
+
+template <typename Allocator, unsigned int Bits>
+bool blocking_pool::basic_executor_type<Allocator, Bits>::running_in_this_thread() const noexcept
+{
+    return pool_->core().running_in_this_thread();
+}
+
+template <typename Allocator, unsigned int Bits>
+void blocking_pool::basic_executor_type<Allocator, Bits>::work_started() const noexcept
+{
+    pool_->core().work_started();
+}
+
+template <typename Allocator, unsigned int Bits>
+void blocking_pool::basic_executor_type<Allocator, Bits>::work_finished() const noexcept
+{
+    pool_->core().work_finished();
+}
+
+} // namespace asio_blocking
+
+#endif

@@ -1,0 +1,162 @@
+// blocking_pool, its per-context service (registry of pending calls, default pool) and lanes.
+#include <asio_blocking/blocking_pool.hpp>
+#include <asio_blocking/default_pool.hpp>
+#include <asio_blocking/detail/context_service.hpp>
+#include <asio_blocking/detail/pool_core.hpp>
+#include <asio_blocking/lane.hpp>
+
+#include <stdexcept>
+
+namespace asio_blocking {
+
+// ---------------------------------------------------------------------------------------------
+// blocking_pool
+
+blocking_pool::blocking_pool(pool_options options) : core_(detail::pool_core::create(std::move(options)))
+{
+    boost::asio::use_service<detail::context_service>(*this).set_self(this);
+}
+
+blocking_pool::~blocking_pool()
+{
+    core_->shutdown();
+    // Services (handler registries of calls delivering to this pool) go before the core.
+    shutdown();
+    destroy();
+}
+
+blocking_pool::executor_type blocking_pool::get_executor() noexcept
+{
+    return executor_type(this, std::allocator<void>(), 0, detail::call_settings{});
+}
+
+void blocking_pool::stop() noexcept { core_->stop(); }
+
+void blocking_pool::join() { core_->join(); }
+
+bool blocking_pool::join_for(std::chrono::steady_clock::duration timeout) { return core_->join_for(timeout); }
+
+void blocking_pool::set_limits(std::size_t min_threads, std::size_t max_threads)
+{
+    core_->set_limits(min_threads, max_threads);
+}
+
+pool_metrics blocking_pool::metrics() const { return core_->metrics(); }
+
+// ---------------------------------------------------------------------------------------------
+// lane
+
+lane::lane(blocking_pool& pool, std::size_t limit, std::string name)
+    : pool_(&pool), core_(pool.core().add_lane(std::move(name), limit))
+{
+}
+
+void lane::set_limit(std::size_t limit) { pool_->core().set_lane_limit(core_, limit); }
+
+lane_metrics lane::metrics() const { return pool_->core().metrics(core_); }
+
+// ---------------------------------------------------------------------------------------------
+// The per-context registry and service
+
+namespace detail {
+
+bool context_link::add(async_operation* op)
+{
+    std::lock_guard lk(mutex_);
+    if (!alive_)
+        return false;
+    op->link_prev_ = nullptr;
+    op->link_next_ = head_;
+    if (head_)
+        head_->link_prev_ = op;
+    head_ = op;
+    return true;
+}
+
+void context_link::unlink_locked(async_operation* op) noexcept
+{
+    (op->link_prev_ ? op->link_prev_->link_next_ : head_) = op->link_next_;
+    if (op->link_next_)
+        op->link_next_->link_prev_ = op->link_prev_;
+    op->link_next_ = op->link_prev_ = nullptr;
+    if (!alive_ && head_ == nullptr)
+        delivered_.notify_all();
+}
+
+void context_link::shutdown() noexcept
+{
+    async_operation* orphans = nullptr;
+    std::unique_lock lk(mutex_);
+    alive_ = false;
+    for (async_operation* op = head_; op;) {
+        async_operation* next = op->link_next_;
+        if (op->try_claim()) {
+            unlink_locked(op);
+            op->link_next_ = orphans;
+            orphans = op;
+        }
+        op = next;
+    }
+    // The rest were claimed by a worker or a cancellation that is posting to this context now.
+    delivered_.wait(lk, [&] { return head_ == nullptr; });
+    lk.unlock();
+    while (async_operation* op = orphans) {
+        orphans = op->link_next_;
+        op->link_next_ = nullptr;
+        op->destroy_completion();
+    }
+}
+
+context_service::context_service(boost::asio::execution_context& ctx) : boost::asio::execution_context::service(ctx) {}
+
+context_service::~context_service() = default;
+
+void context_service::shutdown()
+{
+    link_.shutdown();
+    std::unique_ptr<blocking_pool> pool;
+    {
+        std::lock_guard lk(mutex_);
+        shut_down_ = true;
+        pool = std::move(pool_);
+    }
+    pool.reset(); // stop, then join: running calls finish before the context goes away
+}
+
+blocking_pool& context_service::default_pool()
+{
+    if (self_)
+        return *self_;
+    std::lock_guard lk(mutex_);
+    if (!pool_) {
+        if (shut_down_)
+            throw std::logic_error("asio_blocking::default_pool: the execution context has shut down");
+        pool_ = std::make_unique<blocking_pool>(options_.value_or(pool_options{}));
+    }
+    return *pool_;
+}
+
+void context_service::configure(pool_options options)
+{
+    if (self_)
+        throw std::logic_error("asio_blocking::configure_default_pool: a blocking_pool is its own default pool");
+    validate(options);
+    std::lock_guard lk(mutex_);
+    if (pool_ || shut_down_)
+        throw std::logic_error("asio_blocking::configure_default_pool: the default pool is already in use");
+    options_ = std::move(options);
+}
+
+} // namespace detail
+
+blocking_pool& default_pool(boost::asio::execution_context& ctx)
+{
+    return boost::asio::use_service<detail::context_service>(ctx).default_pool();
+}
+
+void configure_default_pool(boost::asio::execution_context& ctx, pool_options options)
+{
+    boost::asio::use_service<detail::context_service>(ctx).configure(std::move(options));
+}
+
+} // namespace asio_blocking
