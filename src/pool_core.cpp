@@ -714,13 +714,16 @@ void pool_core::worker_loop(worker& self)
 
 bool pool_core::worker_should_exit_locked(const worker& self) const noexcept
 {
-    return self.exit_requested || state_ >= pool_state::stopped || threads_ > max_threads_;
+    // Idle workers already told to leave count as gone, so busy ones do not leave as well.
+    return self.exit_requested || state_ >= pool_state::stopped || threads_ - exits_pending_ > max_threads_;
 }
 
 void pool_core::retire_locked(worker& self)
 {
     if (self.idle)
         idle_.erase(std::find(idle_.begin(), idle_.end(), &self));
+    if (self.exit_requested)
+        --exits_pending_;
     --threads_;
     threads_observed_.store(threads_, std::memory_order_relaxed);
     ++threads_retired_;
@@ -747,15 +750,11 @@ void pool_core::set_limits(std::size_t min_threads, std::size_t max_threads)
         max_threads_ = max_threads;
         // Shrink: idle workers beyond the new maximum leave now (oldest first); busy ones
         // leave when they finish (worker_should_exit_locked).
-        std::size_t leaving = 0;
-        for (worker* w : idle_)
-            if (w->exit_requested)
-                ++leaving;
-        for (auto it = idle_.begin(); it != idle_.end() && threads_ - leaving > max_threads_; ++it) {
+        for (auto it = idle_.begin(); it != idle_.end() && threads_ - exits_pending_ > max_threads_; ++it) {
             if (!(*it)->exit_requested) {
                 (*it)->exit_requested = true;
                 (*it)->cv.notify_one();
-                ++leaving;
+                ++exits_pending_;
             }
         }
         if (state_ < pool_state::stopped) {

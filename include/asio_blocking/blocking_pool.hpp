@@ -112,7 +112,7 @@ template <typename Allocator, unsigned int Bits>
 class blocking_pool::basic_executor_type : detail::pool_executor_bits {
 public:
     basic_executor_type(const basic_executor_type& other) noexcept
-        : pool_(other.pool_), allocator_(other.allocator_), bits_(other.bits_), settings_(other.settings_)
+        : pool_(other.pool_), core_(other.core_), allocator_(other.allocator_), bits_(other.bits_), settings_(other.settings_)
     {
         if constexpr ((Bits & outstanding_work_tracked) != 0)
             if (pool_)
@@ -120,7 +120,8 @@ public:
     }
 
     basic_executor_type(basic_executor_type&& other) noexcept
-        : pool_(other.pool_), allocator_(std::move(other.allocator_)), bits_(other.bits_), settings_(other.settings_)
+        : pool_(other.pool_), core_(other.core_), allocator_(std::move(other.allocator_)), bits_(other.bits_),
+          settings_(other.settings_)
     {
         if constexpr ((Bits & outstanding_work_tracked) != 0)
             other.pool_ = nullptr;
@@ -149,6 +150,7 @@ public:
                 if (pool_)
                     work_finished();
             pool_ = other.pool_;
+            core_ = other.core_;
             allocator_ = std::move(other.allocator_);
             bits_ = other.bits_;
             settings_ = other.settings_;
@@ -213,14 +215,14 @@ public:
     basic_executor_type require(with_priority p) const
     {
         detail::call_settings s = settings_;
-        s.prio = p.value;
+        s.prio = p.level;
         return {pool_, allocator_, bits_, s};
     }
 
     basic_executor_type require(with_queue_timeout t) const
     {
         detail::call_settings s = settings_;
-        s.queue_timeout = t.value;
+        s.queue_timeout = t.duration;
         return {pool_, allocator_, bits_, s};
     }
 
@@ -276,7 +278,7 @@ public:
 
     friend bool operator==(const basic_executor_type& a, const basic_executor_type& b) noexcept
     {
-        return a.pool_ == b.pool_ && a.allocator_ == b.allocator_ && a.bits_ == b.bits_ && a.settings_ == b.settings_;
+        return a.core_ == b.core_ && a.allocator_ == b.allocator_ && a.bits_ == b.bits_ && a.settings_ == b.settings_;
     }
 
     friend bool operator!=(const basic_executor_type& a, const basic_executor_type& b) noexcept { return !(a == b); }
@@ -288,6 +290,9 @@ public:
     /// @private The pool and per-call settings; used by async_blocking.
     detail::call_target target() const noexcept { return {pool_, settings_}; }
 
+    /// @private
+    detail::pool_core& core() const noexcept { return *core_; }
+
 private:
     friend class blocking_pool;
     friend class lane;
@@ -295,7 +300,7 @@ private:
     friend class basic_executor_type;
 
     basic_executor_type(blocking_pool* p, const Allocator& a, unsigned int bits, detail::call_settings s) noexcept
-        : pool_(p), allocator_(a), bits_(bits), settings_(s)
+        : pool_(p), core_(&p->core()), allocator_(a), bits_(bits), settings_(s)
     {
         if constexpr ((Bits & outstanding_work_tracked) != 0)
             if (pool_)
@@ -306,6 +311,9 @@ private:
     void work_finished() const noexcept;
 
     blocking_pool* pool_;
+    // The engine, reached directly: it outlives the pool object while any of its threads still
+    // runs a call (after join_for gave up), and such calls may still hold tracked executors.
+    detail::pool_core* core_;
     Allocator allocator_;
     unsigned int bits_;
     detail::call_settings settings_;

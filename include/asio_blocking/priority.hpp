@@ -32,9 +32,9 @@ struct with_priority {
     using polymorphic_query_result_type = asio_blocking::priority;
 
     constexpr with_priority() noexcept = default;
-    constexpr explicit with_priority(asio_blocking::priority p) noexcept : value(p) {}
+    constexpr explicit with_priority(asio_blocking::priority p) noexcept : level(p) {}
 
-    asio_blocking::priority value = asio_blocking::priority::normal;
+    asio_blocking::priority level = asio_blocking::priority::normal;
 };
 
 } // namespace asio_blocking

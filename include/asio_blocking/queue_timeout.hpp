@@ -24,9 +24,9 @@ struct with_queue_timeout {
     using polymorphic_query_result_type = std::chrono::steady_clock::duration;
 
     constexpr with_queue_timeout() noexcept = default;
-    constexpr explicit with_queue_timeout(std::chrono::steady_clock::duration d) noexcept : value(d) {}
+    constexpr explicit with_queue_timeout(std::chrono::steady_clock::duration d) noexcept : duration(d) {}
 
-    std::chrono::steady_clock::duration value{0};
+    std::chrono::steady_clock::duration duration{0};
 };
 
 } // namespace asio_blocking

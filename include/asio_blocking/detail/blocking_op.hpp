@@ -208,12 +208,6 @@ private:
         void operator()() { std::exchange(op, nullptr)->invoke_handler(std::move(error)); }
     };
 
-    struct allocating_invoker : invoker {
-        using invoker::invoker;
-        using allocator_type = base_allocator;
-        allocator_type get_allocator() const noexcept { return base_allocator(this->op->alloc_); }
-    };
-
     template <typename Base>
     struct pool_invoker : Base, pool_completion_tag {
         using Base::Base;
@@ -272,29 +266,25 @@ private:
     }
 
     // Hands the completion to the handler's executor. The caller holds the claim; the invoker
-    // owns the completion's reference from here on.
+    // owns the completion's reference from here on. The invoker deliberately has no associated
+    // allocator: the operation itself is the one allocation made with the handler's allocator,
+    // so an exhausted handler allocator can only make the initiating function throw.
     void deliver(std::exception_ptr error, bool may_dispatch) noexcept
     {
-        invoker_for<allocating_invoker> inv(this, std::move(error));
+        invoker_for<invoker> inv(this, std::move(error));
         auto send = [&] {
-            try {
-                if (may_dispatch && !link_)
-                    boost::asio::dispatch(*handler_work_, std::move(inv));
-                else
-                    boost::asio::post(*handler_work_, std::move(inv));
-            } catch (...) {
-                // The handler's allocator failed: deliver with the default allocator instead.
-                invoker_for<invoker> fallback(std::exchange(inv.op, nullptr), std::move(inv.error));
-                boost::asio::post(*handler_work_, std::move(fallback));
-            }
+            if (may_dispatch && !link_)
+                boost::asio::dispatch(*handler_work_, std::move(inv));
+            else
+                boost::asio::post(*handler_work_, std::move(inv));
         };
         try {
             if (link_)
-                link_->deliver(this, send); // posts only: no user code under the registry lock
+                link_->deliver(this, send); // post only: no handler runs under the registry lock
             else
                 send();
         } catch (...) {
-            // Out of memory twice over; `inv`'s destructor destroys the handler (if still ours).
+            // Out of memory: the handler was destroyed with the failed post's temporaries.
         }
     }
 

@@ -40,17 +40,14 @@ public:
     /// Registers `op`; false if the context is already shutting down.
     bool add(async_operation* op);
 
-    /// Runs `send` (which hands `op`'s completion to the context) under the registry lock,
-    /// so the context cannot finish shutting down in between, then unregisters `op`.
+    /// Unregisters `op` and runs `send` (which hands `op`'s completion to the context) under
+    /// the registry lock, so the context cannot finish shutting down in between. `op` may be
+    /// gone once `send` returns: some executors run the handler inline even when posted to.
     template <typename Send>
     void deliver(async_operation* op, Send&& send)
     {
         std::lock_guard lk(mutex_);
-        struct unlink_on_exit {
-            context_link* self;
-            async_operation* op;
-            ~unlink_on_exit() { self->unlink_locked(op); }
-        } guard{this, op};
+        unlink_locked(op);
         send();
     }
 

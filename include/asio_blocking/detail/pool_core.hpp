@@ -153,6 +153,7 @@ private:
     std::vector<pthread_t> exited_; // threads that left and still need joining
     std::size_t threads_ = 0;
     std::size_t starting_ = 0;
+    std::size_t exits_pending_ = 0; // idle workers told to leave by set_limits, not yet gone
     std::size_t busy_ = 0;
     std::size_t delivering_ = 0; // finished, result being handed back
     std::atomic<std::size_t> threads_observed_{0};

@@ -49,7 +49,7 @@ template <typename Function>
 void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) const
 {
     using func_type = std::decay_t<Function>;
-    detail::pool_core& core = pool_->core();
+    detail::pool_core& core = *core_;
     const bool may_run_inline = settings_.lane == nullptr && core.running_in_this_thread();
 
     if constexpr ((Bits & blocking_always) != 0) {
@@ -108,25 +108,25 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
 template <typename Allocator, unsigned int Bits>
 std::size_t blocking_pool::basic_executor_type<Allocator, Bits>::query(boost::asio::execution::occupancy_t) const noexcept
 {
-    return pool_->core().thread_count();
+    return core_->thread_count();
 }
 
 template <typename Allocator, unsigned int Bits>
 bool blocking_pool::basic_executor_type<Allocator, Bits>::running_in_this_thread() const noexcept
 {
-    return pool_->core().running_in_this_thread();
+    return core_->running_in_this_thread();
 }
 
 template <typename Allocator, unsigned int Bits>
 void blocking_pool::basic_executor_type<Allocator, Bits>::work_started() const noexcept
 {
-    pool_->core().work_started();
+    core_->work_started();
 }
 
 template <typename Allocator, unsigned int Bits>
 void blocking_pool::basic_executor_type<Allocator, Bits>::work_finished() const noexcept
 {
-    pool_->core().work_finished();
+    core_->work_finished();
 }
 
 } // namespace asio_blocking

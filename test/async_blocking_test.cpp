@@ -1,0 +1,404 @@
+// async_blocking: every completion token, exceptions, move-only types, allocators, executors.
+#include <asio_blocking/async_blocking.hpp>
+
+#include <asio_blocking.hpp>
+
+#include "test_support.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/promise.hpp>
+#include <boost/asio/experimental/use_promise.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <pthread.h>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace asio = boost::asio;
+namespace ab = asio_blocking;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct move_only_result {
+    std::unique_ptr<int> value;
+    move_only_result() = default;
+    explicit move_only_result(int v) : value(std::make_unique<int>(v)) {}
+    move_only_result(move_only_result&&) = default;
+    move_only_result& operator=(move_only_result&&) = default;
+};
+
+struct copy_counting {
+    static inline std::atomic<int> copies{0};
+    int value = 0;
+    copy_counting() = default;
+    explicit copy_counting(int v) : value(v) {}
+    copy_counting(const copy_counting& o) : value(o.value) { ++copies; }
+    copy_counting(copy_counting&& o) noexcept : value(o.value) {}
+    copy_counting& operator=(const copy_counting& o)
+    {
+        value = o.value;
+        ++copies;
+        return *this;
+    }
+    copy_counting& operator=(copy_counting&&) noexcept = default;
+};
+
+std::atomic<long> allocations{0}, deallocations{0};
+
+template <typename T>
+struct counting_allocator {
+    using value_type = T;
+    counting_allocator() = default;
+    template <typename U>
+    counting_allocator(const counting_allocator<U>&) noexcept
+    {
+    }
+    T* allocate(std::size_t n)
+    {
+        ++allocations;
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n)
+    {
+        ++deallocations;
+        std::allocator<T>().deallocate(p, n);
+    }
+    template <typename U>
+    bool operator==(const counting_allocator<U>&) const noexcept
+    {
+        return true;
+    }
+};
+
+std::string current_thread_name()
+{
+    char name[32] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    return name;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(async_blocking_test)
+
+BOOST_AUTO_TEST_CASE(callback_runs_on_the_callers_executor_never_inside_the_initiating_call)
+{
+    asio::io_context io;
+    ab::blocking_pool pool({.max_threads = 2});
+    std::thread::id fn_thread, handler_thread;
+    int result = 0;
+    bool called = false;
+    ab::async_blocking(pool, io.get_executor(), [&] {
+        fn_thread = std::this_thread::get_id();
+        return 6 * 7;
+    }, [&](std::exception_ptr e, int v) {
+        BOOST_TEST(!e);
+        handler_thread = std::this_thread::get_id();
+        result = v;
+        called = true;
+    });
+    BOOST_TEST(!called);
+    io.run(); // returns only after the handler: the call keeps outstanding work on io
+    BOOST_TEST(called);
+    BOOST_TEST(result == 42);
+    BOOST_TEST((handler_thread == std::this_thread::get_id()));
+    BOOST_TEST((fn_thread != std::this_thread::get_id()));
+}
+
+BOOST_AUTO_TEST_CASE(io_context_run_waits_for_a_pending_call)
+{
+    asio::io_context io;
+    ab::blocking_pool pool;
+    test::gate gate;
+    bool called = false;
+    ab::async_blocking(pool, io.get_executor(), [&] { return gate.wait(); }, [&](std::exception_ptr, bool ok) {
+        called = ok;
+    });
+    std::thread opener([&] {
+        test::eventually([&] { return gate.waiting() == 1; });
+        gate.open();
+    });
+    io.run();
+    opener.join();
+    BOOST_TEST(called);
+}
+
+BOOST_AUTO_TEST_CASE(use_awaitable_returns_the_value_and_rethrows_the_same_type)
+{
+    static_assert(std::is_same_v<decltype(ab::async_blocking(std::declval<asio::io_context::executor_type>(),
+                                                             [] { return 1; }, asio::use_awaitable)),
+                                 asio::awaitable<int>>);
+    static_assert(std::is_same_v<decltype(ab::async_blocking(std::declval<asio::io_context::executor_type>(),
+                                                             [] {}, asio::use_awaitable)),
+                                 asio::awaitable<void>>);
+    asio::io_context io;
+    ab::blocking_pool pool;
+    int value = 0;
+    bool caught = false;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        value = co_await ab::async_blocking(pool, ex, [] { return 7; }, asio::use_awaitable);
+        co_await ab::async_blocking(pool, ex, [] {}, asio::use_awaitable);
+        try {
+            co_await ab::async_blocking(pool, ex, []() -> int { throw std::out_of_range("boom"); }, asio::use_awaitable);
+        } catch (const std::out_of_range& e) {
+            caught = std::string(e.what()) == "boom";
+        }
+    }, asio::detached);
+    io.run();
+    BOOST_TEST(value == 7);
+    BOOST_TEST(caught);
+}
+
+BOOST_AUTO_TEST_CASE(use_future_works_without_any_io_context)
+{
+    ab::blocking_pool pool;
+    auto f = ab::async_blocking(pool.get_executor(), [] { return std::string("sync"); }, asio::use_future);
+    BOOST_TEST(f.get() == "sync");
+    auto g = ab::async_blocking(pool.get_executor(), []() -> int { throw std::invalid_argument("x"); }, asio::use_future);
+    BOOST_CHECK_THROW(g.get(), std::invalid_argument);
+    auto v = ab::async_blocking(pool.get_executor(), [] {}, asio::use_future);
+    v.get();
+}
+
+BOOST_AUTO_TEST_CASE(deferred_runs_nothing_until_launched)
+{
+    asio::io_context io;
+    ab::blocking_pool pool;
+    std::atomic<int> runs{0};
+    auto op = ab::async_blocking(pool, io.get_executor(), [&] { return ++runs; }, asio::deferred);
+    io.poll();
+    BOOST_TEST(runs.load() == 0);
+    int got = 0;
+    std::move(op)([&](std::exception_ptr, int v) { got = v; });
+    io.restart(); // poll() ran out of work and stopped the context
+    io.run();
+    BOOST_TEST(runs.load() == 1);
+    BOOST_TEST(got == 1);
+}
+
+BOOST_AUTO_TEST_CASE(as_tuple_delivers_the_exception_as_a_value)
+{
+    asio::io_context io;
+    ab::blocking_pool pool;
+    bool ok = false;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        auto [e1, v1] = co_await ab::async_blocking(pool, ex, [] { return 5; }, asio::as_tuple(asio::use_awaitable));
+        auto [e2, v2] = co_await ab::async_blocking(pool, ex, []() -> int { throw 1; }, asio::as_tuple(asio::use_awaitable));
+        ok = !e1 && v1 == 5 && e2 && v2 == 0;
+    }, asio::detached);
+    io.run();
+    BOOST_TEST(ok);
+}
+
+BOOST_AUTO_TEST_CASE(experimental_use_promise_is_supported)
+{
+    asio::io_context io;
+    ab::blocking_pool pool;
+    int got = 0;
+    auto p = ab::async_blocking(pool, io.get_executor(), [] { return 9; }, asio::experimental::use_promise);
+    p([&](std::exception_ptr e, int v) {
+        if (!e)
+            got = v;
+    });
+    io.run();
+    BOOST_TEST(got == 9);
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_fn_is_delivered_and_the_worker_survives)
+{
+    ab::blocking_pool pool({.max_threads = 1});
+    for (int i = 0; i < 20; ++i) {
+        auto f = ab::async_blocking(pool.get_executor(), []() -> int { throw std::runtime_error("again"); }, asio::use_future);
+        BOOST_CHECK_THROW(f.get(), std::runtime_error);
+    }
+    auto ok = ab::async_blocking(pool.get_executor(), [] { return 1; }, asio::use_future);
+    BOOST_TEST(ok.get() == 1);
+    const auto m = pool.metrics();
+    BOOST_TEST(m.failed == 20u);
+    BOOST_TEST(m.completed == 1u);
+    BOOST_TEST(m.threads_started == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(move_only_callables_and_results_are_moved_never_copied)
+{
+    asio::io_context io;
+    ab::blocking_pool pool;
+    auto owned = std::make_unique<int>(11);
+    std::unique_ptr<int> got;
+    ab::async_blocking(pool, io.get_executor(), [p = std::move(owned)]() mutable { return move_only_result(*p); },
+                       [&](std::exception_ptr, move_only_result r) { got = std::move(r.value); });
+    copy_counting::copies = 0;
+    int counted = 0;
+    ab::async_blocking(pool, io.get_executor(), [] { return copy_counting(3); },
+                       [&](std::exception_ptr, copy_counting c) { counted = c.value; });
+    io.run();
+    BOOST_TEST_REQUIRE(got != nullptr);
+    BOOST_TEST(*got == 11);
+    BOOST_TEST(counted == 3);
+    BOOST_TEST(copy_counting::copies.load() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(operation_storage_uses_the_handlers_allocator)
+{
+    allocations = deallocations = 0;
+    {
+        asio::io_context io;
+        ab::blocking_pool pool;
+        int done = 0;
+        for (int i = 0; i < 10; ++i)
+            ab::async_blocking(pool, io.get_executor(), [i] { return i; },
+                               asio::bind_allocator(counting_allocator<void>(), [&](std::exception_ptr, int) { ++done; }));
+        io.run();
+        BOOST_TEST(done == 10);
+    }
+    BOOST_TEST(allocations.load() >= 10);
+    BOOST_TEST(allocations.load() == deallocations.load());
+}
+
+BOOST_AUTO_TEST_CASE(handler_runs_on_its_associated_executor)
+{
+    asio::io_context caller, other;
+    ab::blocking_pool pool;
+    std::thread::id handler_thread;
+    ab::async_blocking(pool, caller.get_executor(), [] { return 1; },
+                       asio::bind_executor(other.get_executor(), [&](std::exception_ptr, int) {
+                           handler_thread = std::this_thread::get_id();
+                       }));
+    std::thread other_thread([&] {
+        auto guard = asio::make_work_guard(other);
+        test::eventually([&] { return other.poll() > 0; });
+    });
+    caller.run(); // work is kept on the caller's executor too, until the handler ran
+    other_thread.join();
+    BOOST_TEST((handler_thread != std::thread::id()));
+    BOOST_TEST((handler_thread != std::this_thread::get_id()));
+}
+
+BOOST_AUTO_TEST_CASE(pool_executor_handler_runs_on_a_pool_thread)
+{
+    ab::blocking_pool pool({.thread_name = "poolh"});
+    std::string handler_thread;
+    std::promise<void> done;
+    ab::async_blocking(pool.get_executor(), [] { return 0; }, [&](std::exception_ptr, int) {
+        handler_thread = current_thread_name();
+        done.set_value();
+    });
+    BOOST_TEST((done.get_future().wait_for(test::patience) == std::future_status::ready));
+    BOOST_TEST(handler_thread.rfind("poolh", 0) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(worker_threads_are_named_thread_name_and_index)
+{
+    ab::blocking_pool pool({.max_threads = 3, .thread_name = "dbcall"});
+    test::gate gate;
+    std::vector<std::future<std::string>> names;
+    for (int i = 0; i < 3; ++i)
+        names.push_back(ab::async_blocking(pool.get_executor(), [&] {
+            gate.wait();
+            return current_thread_name();
+        }, asio::use_future));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 3; }));
+    // Visible to other processes too.
+    std::set<std::string> comms;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(entry.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        comms.insert(name);
+    }
+    gate.open();
+    std::set<std::string> seen;
+    for (auto& f : names)
+        seen.insert(f.get());
+    BOOST_TEST((seen == std::set<std::string>{"dbcall0", "dbcall1", "dbcall2"}));
+    for (const auto& name : seen)
+        BOOST_TEST(comms.count(name) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(long_thread_names_are_truncated_to_fit_the_index)
+{
+    ab::blocking_pool pool({.thread_name = "averyverylongthreadname"});
+    auto name = ab::async_blocking(pool.get_executor(), [] { return current_thread_name(); }, asio::use_future).get();
+    BOOST_TEST(name == "averyverylongt0");
+}
+
+BOOST_AUTO_TEST_CASE(three_argument_form_uses_the_default_pool_of_the_executors_context)
+{
+    asio::io_context io;
+    ab::configure_default_pool(io, {.max_threads = 2, .thread_name = "iodefault"});
+    std::string name;
+    ab::async_blocking(io.get_executor(), [] { return current_thread_name(); },
+                       [&](std::exception_ptr, std::string n) { name = std::move(n); });
+    io.run();
+    BOOST_TEST(name.rfind("iodefault", 0) == 0);
+    BOOST_TEST(&ab::default_pool(io) == &ab::default_pool(io));
+    BOOST_CHECK_THROW(ab::configure_default_pool(io, {}), std::logic_error);
+    BOOST_TEST(ab::default_pool(io).metrics().completed == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_blocking_pool_is_its_own_default_pool)
+{
+    ab::blocking_pool pool;
+    BOOST_TEST(&ab::default_pool(pool) == &pool);
+    BOOST_CHECK_THROW(ab::configure_default_pool(pool, {}), std::logic_error);
+}
+
+BOOST_AUTO_TEST_CASE(default_pool_is_joined_when_its_context_is_destroyed)
+{
+    std::atomic<bool> finished{false};
+    test::gate gate;
+    std::thread opener;
+    {
+        asio::io_context io;
+        ab::async_blocking(io.get_executor(), [&] {
+            gate.wait();
+            finished = true;
+        }, asio::detached);
+        BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
+        opener = std::thread([&] { gate.open(); });
+        // ~io_context: the pending handler is destroyed, the default pool stopped and joined.
+    }
+    BOOST_TEST(finished.load()); // the running call finished before the context was gone
+    opener.join();
+}
+
+BOOST_AUTO_TEST_CASE(stop_token_aware_callables_receive_a_token)
+{
+    ab::blocking_pool pool;
+    auto f = ab::async_blocking(pool.get_executor(), [](std::stop_token st) { return st.stop_possible(); }, asio::use_future);
+    BOOST_TEST(f.get());
+}
+
+BOOST_AUTO_TEST_CASE(any_io_executor_callers_are_supported)
+{
+    asio::io_context io;
+    ab::blocking_pool pool;
+    asio::any_io_executor ex = io.get_executor();
+    int got = 0;
+    ab::async_blocking(pool, ex, [] { return 3; }, [&](std::exception_ptr, int v) { got = v; });
+    io.run();
+    BOOST_TEST(got == 3);
+}
+
+BOOST_AUTO_TEST_CASE(strand_callers_get_their_handler_on_the_strand)
+{
+    asio::io_context io;
+    ab::blocking_pool pool;
+    auto strand = asio::make_strand(io);
+    bool on_strand = false;
+    ab::async_blocking(pool, strand, [] { return 1; },
+                       [&](std::exception_ptr, int) { on_strand = strand.running_in_this_thread(); });
+    io.run();
+    BOOST_TEST(on_strand);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

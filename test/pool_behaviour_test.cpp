@@ -1,0 +1,290 @@
+// The adaptive pool: growth within limits, idle retirement, no stranding, FIFO, LIFO wake-up,
+// thread start failures, live resizing, thread hooks and stack size.
+#include <asio_blocking.hpp>
+
+#include "test_support.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <future>
+#include <mutex>
+#include <pthread.h>
+#include <random>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace ab = asio_blocking;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::future<void> submit(ab::blocking_pool& pool, std::function<void()> fn)
+{
+    return ab::async_blocking(pool.get_executor(), std::move(fn), asio::use_future);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(pool_behaviour_test)
+
+BOOST_AUTO_TEST_CASE(min_threads_start_with_the_pool)
+{
+    ab::blocking_pool pool({.min_threads = 3});
+    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 3; }));
+    BOOST_TEST(pool.metrics().idle_threads == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(blocking_calls_grow_the_pool_up_to_max_threads_and_no_further)
+{
+    ab::blocking_pool pool({.max_threads = 4});
+    test::gate gate;
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 8; ++i)
+        calls.push_back(submit(pool, [&] { gate.wait(); }));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 4; }));
+    auto m = pool.metrics();
+    BOOST_TEST(m.threads == 4u);
+    BOOST_TEST(m.busy_threads == 4u);
+    BOOST_TEST(m.queued == 4u);
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+    m = pool.metrics();
+    BOOST_TEST(m.peak_threads == 4u);
+    BOOST_TEST(m.threads_started == 4u);
+    BOOST_TEST(m.completed == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(idle_workers_retire_after_idle_timeout_down_to_min_threads)
+{
+    ab::blocking_pool pool({.min_threads = 1, .max_threads = 4, .idle_timeout = 50ms});
+    test::gate gate;
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 4; ++i)
+        calls.push_back(submit(pool, [&] { gate.wait(); }));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 4; }));
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 1; }));
+    BOOST_TEST(pool.metrics().threads_retired == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(no_job_is_stranded_by_a_worker_retiring_as_it_arrives)
+{
+    // min 0, idle 1 ms, arrivals at random gaps around 1 ms: workers retire constantly, right
+    // as jobs arrive. Every job must still complete promptly.
+    ab::blocking_pool pool({.min_threads = 0, .max_threads = 4, .idle_timeout = 1ms});
+    std::mt19937 rng(12345);
+    std::uniform_int_distribution<int> gap_us(0, 2000);
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    int jobs = 0;
+    while (std::chrono::steady_clock::now() < until) {
+        auto f = submit(pool, [] {});
+        BOOST_REQUIRE_MESSAGE(f.wait_for(10s) == std::future_status::ready, "job " << jobs << " stranded");
+        f.get();
+        ++jobs;
+        std::this_thread::sleep_for(std::chrono::microseconds(gap_us(rng))); // the arrival pattern
+    }
+    BOOST_TEST(jobs > 100);
+    BOOST_TEST(pool.metrics().threads_retired > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(with_one_thread_calls_start_in_submission_order)
+{
+    ab::blocking_pool pool({.max_threads = 1});
+    test::gate gate;
+    std::mutex m;
+    std::vector<int> order;
+    std::vector<std::future<void>> calls;
+    calls.push_back(submit(pool, [&] { gate.wait(); }));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
+    for (int i = 0; i < 100; ++i)
+        calls.push_back(submit(pool, [&, i] {
+            std::lock_guard lk(m);
+            order.push_back(i);
+        }));
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+    std::vector<int> expected(100);
+    std::iota(expected.begin(), expected.end(), 0);
+    BOOST_TEST(order == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(surplus_threads_retire_under_a_light_steady_load)
+{
+    // Warm 8 threads, then one short job every 10 ms with idle_timeout 200 ms: the most recently
+    // idle worker takes each job, so the other 7 time out instead of being kept warm in turn.
+    ab::blocking_pool pool({.max_threads = 8, .idle_timeout = 200ms});
+    test::gate gate;
+    std::vector<std::future<void>> warm;
+    for (int i = 0; i < 8; ++i)
+        warm.push_back(submit(pool, [&] { gate.wait(); }));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 8; }));
+    gate.open();
+    for (auto& w : warm)
+        w.get();
+    BOOST_TEST(pool.metrics().threads == 8u);
+    const auto start = std::chrono::steady_clock::now();
+    std::size_t threads = 8;
+    while (std::chrono::steady_clock::now() - start < test::patience) {
+        submit(pool, [] {}).get();
+        threads = pool.metrics().threads;
+        if (threads <= 2)
+            break;
+        std::this_thread::sleep_for(10ms); // the load pattern: one job every 10 ms
+    }
+    BOOST_TEST(threads <= 2u);
+    // On an idle machine this takes about idle_timeout; report it for the curious.
+    BOOST_TEST_MESSAGE("fell to " << threads << " threads after "
+                                  << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - start).count() << " ms");
+}
+
+BOOST_AUTO_TEST_CASE(thread_start_failure_with_no_worker_fails_the_call_with_the_error)
+{
+    ab::blocking_pool pool({.max_threads = 2});
+    ab::detail::inject_thread_start_failures = 1;
+    bool ran = false;
+    auto f = ab::async_blocking(pool.get_executor(), [&] { ran = true; }, asio::use_future);
+    BOOST_REQUIRE((f.wait_for(test::patience) == std::future_status::ready));
+    BOOST_CHECK_THROW(f.get(), std::system_error);
+    BOOST_TEST(!ran);
+    const auto m = pool.metrics();
+    BOOST_TEST(m.thread_start_failures == 1u);
+    BOOST_TEST(m.failed == 1u);
+    BOOST_TEST(m.queued == 0u);
+    // The pool recovers: the next call starts a thread.
+    submit(pool, [] {}).get();
+    BOOST_TEST(pool.metrics().threads == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(thread_start_failure_with_a_worker_leaves_the_job_queued_for_it)
+{
+    ab::blocking_pool pool({.min_threads = 1, .max_threads = 4});
+    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 1; }));
+    test::gate gate;
+    auto busy = submit(pool, [&] { gate.wait(); });
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
+    ab::detail::inject_thread_start_failures = 1;
+    std::atomic<bool> ran{false};
+    auto queued = submit(pool, [&] { ran = true; });
+    BOOST_TEST(test::eventually([&] { return pool.metrics().thread_start_failures == 1; }));
+    BOOST_TEST(pool.metrics().queued == 1u);
+    gate.open();
+    busy.get();
+    queued.get();
+    BOOST_TEST(ran.load());
+    BOOST_TEST(pool.metrics().failed == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(set_limits_grows_and_shrinks_while_work_is_queued)
+{
+    ab::blocking_pool pool({.max_threads = 1, .idle_timeout = 10s});
+    test::gate gate;
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 6; ++i)
+        calls.push_back(submit(pool, [&] { gate.wait(); }));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
+    pool.set_limits(0, 4);
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 4; }));
+    BOOST_TEST(pool.metrics().threads == 4u);
+    pool.set_limits(2, 2);
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 2; }));
+    BOOST_TEST(pool.metrics().completed == 6u);
+    pool.set_limits(3, 3); // raising min starts threads at once
+    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 3; }));
+    BOOST_CHECK_THROW(pool.set_limits(4, 3), std::invalid_argument);
+    BOOST_CHECK_THROW(pool.set_limits(0, 0), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(thread_hooks_run_on_each_worker_and_a_throwing_hook_is_not_fatal)
+{
+    std::atomic<int> started{0}, stopped{0};
+    std::mutex m;
+    std::set<std::thread::id> hook_threads;
+    {
+        ab::blocking_pool pool({.min_threads = 2,
+                                .on_thread_start = [&] {
+                                    std::lock_guard lk(m);
+                                    hook_threads.insert(std::this_thread::get_id());
+                                    ++started;
+                                },
+                                .on_thread_stop = [&] { ++stopped; }});
+        BOOST_TEST(test::eventually([&] { return started.load() == 2; }));
+        BOOST_TEST(!hook_threads.count(std::this_thread::get_id()));
+    }
+    BOOST_TEST(stopped.load() == 2);
+
+    ab::blocking_pool throwing({.on_thread_start = [] { throw std::runtime_error("hook"); },
+                                .on_thread_stop = [] { throw 42; }});
+    BOOST_TEST(ab::async_blocking(throwing.get_executor(), [] { return 1; }, asio::use_future).get() == 1);
+    BOOST_TEST(throwing.metrics().hook_failures == 1u);
+    throwing.join();
+    BOOST_TEST(throwing.metrics().hook_failures == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(stack_size_applies_to_worker_threads)
+{
+    // Larger than the 8 MiB default, so a default stack cannot pass. (glibc may hand out a
+    // cached stack larger than requested, so only the lower bound is exact.)
+    const std::size_t wanted = 24u << 20;
+    ab::blocking_pool pool({.stack_size = wanted});
+    auto size = ab::async_blocking(pool.get_executor(), [] {
+        pthread_attr_t attr;
+        pthread_getattr_np(pthread_self(), &attr);
+        std::size_t s = 0;
+        pthread_attr_getstacksize(&attr, &s);
+        pthread_attr_destroy(&attr);
+        return s;
+    }, asio::use_future).get();
+    BOOST_TEST(size >= wanted);
+}
+
+BOOST_AUTO_TEST_CASE(join_from_a_pool_thread_throws_instead_of_deadlocking)
+{
+    ab::blocking_pool pool({.max_threads = 1});
+    auto f = ab::async_blocking(pool.get_executor(), [&] {
+        try {
+            pool.join();
+        } catch (const std::logic_error&) {
+            return true;
+        }
+        return false;
+    }, asio::use_future);
+    BOOST_TEST(f.get());
+    BOOST_CHECK_THROW(ab::async_blocking(pool.get_executor(), [&] { return pool.join_for(1s); }, asio::use_future).get(),
+                      std::logic_error);
+}
+
+BOOST_AUTO_TEST_CASE(tiny_calls_do_not_start_many_threads)
+{
+    // An adaptive pool must not start hundreds of threads for work that takes nanoseconds.
+    asio::io_context io;
+    ab::blocking_pool pool; // max 512
+    int done = 0;
+    const int total = 20000;
+    int issued = 0;
+    std::function<void()> issue = [&] {
+        while (issued < total && issued - done < 256) {
+            ++issued;
+            ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) {
+                ++done;
+                issue();
+            });
+        }
+    };
+    issue();
+    io.run();
+    BOOST_TEST(done == total);
+    BOOST_TEST(pool.metrics().threads_started <= 64u, "started " << pool.metrics().threads_started);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
