@@ -80,7 +80,8 @@ pool_core::pool_core(pool_options options)
 std::shared_ptr<pool_core> pool_core::create(pool_options options)
 {
     validate(options);
-    std::shared_ptr<pool_core> core(new pool_core(std::move(options)));
+    // The last shared owner does not delete the core while tracked work remains.
+    std::shared_ptr<pool_core> core(new pool_core(std::move(options)), [](pool_core* c) { c->release_lifetime(); });
     if (const std::size_t n = core->min_threads_) {
         {
             std::lock_guard lk(core->mutex_);
@@ -411,6 +412,13 @@ void pool_core::work_finished() noexcept
         if (drain_waiters_ > 0 && drained_locked())
             drained_cv_.notify_all();
     }
+    release_lifetime();
+}
+
+void pool_core::release_lifetime() noexcept
+{
+    if (lifetime_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        delete this;
 }
 
 void pool_core::join()

@@ -294,11 +294,13 @@ private:
         if (slot.is_connected())
             slot.clear();
         Handler handler(std::move(handler_));
-        // Keep the outstanding work until the handler has run.
-        std::optional<tracked_handler_executor> handler_work(std::move(handler_work_));
-        std::optional<tracked_io_executor> io_work(std::move(io_work_));
-        handler_work_.reset();
+        // The caller's context needed the work only while the call was pending. Release it now:
+        // once the handler has run (say, set a promise), the caller may destroy that context at
+        // once, while this thread (say, a system_context one) is still unwinding.
         io_work_.reset();
+        // The handler's own executor keeps its work until the handler has run, as Asio does.
+        std::optional<tracked_handler_executor> handler_work(std::move(handler_work_));
+        handler_work_.reset();
         if constexpr (std::is_void_v<R>) {
             if (!error)
                 error = std::move(error_);

@@ -91,7 +91,13 @@ public:
     bool running_in_this_thread() const noexcept;
     std::size_t thread_count() const noexcept { return threads_observed_.load(std::memory_order_relaxed); }
 
-    void work_started() noexcept { outstanding_work_.fetch_add(1, std::memory_order_relaxed); }
+    /// Tracked executors count as outstanding work, and keep the core alive: a call delivering
+    /// elsewhere may still hold one after the pool object and its threads are gone.
+    void work_started() noexcept
+    {
+        lifetime_.fetch_add(1, std::memory_order_relaxed);
+        outstanding_work_.fetch_add(1, std::memory_order_relaxed);
+    }
     void work_finished() noexcept;
 
 private:
@@ -100,6 +106,8 @@ private:
     using clock = std::chrono::steady_clock;
 
     explicit pool_core(pool_options options);
+    /// Drops one unit of `lifetime_`; the last one deletes the core.
+    void release_lifetime() noexcept;
 
     // Submission and queues.
     bool accepting_locked() const noexcept;
@@ -158,6 +166,8 @@ private:
     std::size_t delivering_ = 0; // finished, result being handed back
     std::atomic<std::size_t> threads_observed_{0};
     std::atomic<std::size_t> outstanding_work_{0};
+    // 1 for all shared owners (the pool and its threads) together, plus outstanding work.
+    std::atomic<std::size_t> lifetime_{1};
     std::condition_variable drained_cv_;
     std::size_t drain_waiters_ = 0;
     std::condition_variable threads_gone_cv_;
