@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Runs asio_blocking_demo briefly: checks its SVG parses as XML with non-empty series, its JSON
+parses and adds up, and bad input prints one line naming the option and exits with status 2."""
+import json
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+demo = sys.argv[1]
+failures = []
+checks = 0
+
+
+def check(condition, message):
+    global checks
+    checks += 1
+    if not condition:
+        failures.append(message)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    svg, js = Path(tmp) / "t.svg", Path(tmp) / "t.json"
+    run = subprocess.run([demo, "--jobs", "300", "--rate", "0", "--max-threads", "16", "--idle-timeout", "300ms",
+                          "--svg", str(svg), "--json", str(js)], capture_output=True, text=True, timeout=300)
+    check(run.returncode == 0, f"demo exited {run.returncode}: {run.stderr}")
+    check("Summary" in run.stdout, "no summary table")
+    root = ET.parse(svg).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    check(root.tag == ns + "svg" and root.get("version") == "1.1", "not an SVG 1.1 root")
+    series = {p.get("data-name"): p.get("points").split() for p in root.iter(ns + "polyline") if p.get("data-name")}
+    for name in ("threads", "busy", "queued", "loop lag"):
+        check(len(series.get(name, [])) > 0, f"series {name} empty")
+    check(any(t.text and "time (s)" in t.text for t in root.iter(ns + "text")), "no time axis label")
+    report = json.loads(js.read_text())
+    pool = report["pool"]
+    check(report["done"] == 300, "not every request done")
+    check(pool["completed"] + pool["failed"] + pool["cancelled"] + pool["rejected"] + pool["expired"]
+          == pool["submitted"], "metrics do not add up")
+    check(pool["peak_threads"] > 1, "the pool did not grow for the burst")
+
+    for args, option in ((["--bogus"], "bogus"), (["--max-threads", "0"], "--max-threads"),
+                         (["--idle-timeout", "banana"], "--idle-timeout"), (["--overflow", "drop"], "--overflow"),
+                         (["--mix", "db=x"], "--mix")):
+        bad = subprocess.run([demo, *args, "--svg", ""], capture_output=True, text=True, timeout=60)
+        lines = bad.stderr.strip().splitlines()
+        check(bad.returncode == 2, f"{args}: exit {bad.returncode}, expected 2")
+        check(len(lines) == 1 and option in lines[0], f"{args}: expected one line naming {option}, got {bad.stderr!r}")
+        check(bad.stdout == "", f"{args}: printed {bad.stdout!r}")
+
+for f in failures:
+    print("FAIL:", f)
+print(f"{checks - len(failures)} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
