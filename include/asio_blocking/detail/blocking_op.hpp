@@ -184,7 +184,7 @@ public:
     void destroy_completion() noexcept override
     {
         {
-            Handler handler(std::move(handler_));
+            [[maybe_unused]] Handler doomed(std::move(handler_)); // destroyed here, not invoked
             handler_work_.reset();
             io_work_.reset();
         }
@@ -222,6 +222,7 @@ private:
     using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>, Base>;
 
     struct cancel_handler {
+        explicit cancel_handler(blocking_op* o) noexcept : op(o) {}
         blocking_op* op;
         void operator()(boost::asio::cancellation_type_t type) const { op->on_cancel(type); }
     };
