@@ -133,6 +133,7 @@ pool_core::admission pool_core::submit(operation* op)
     }
     const auto now = clock::now();
     op->stamp_ = now;
+    worker* wake = nullptr;
 
     if (lane_core* lane = op->lane_; lane && lane->admitted_ >= lane->limit_) {
         lane->waiting_.push_back(op);
@@ -161,7 +162,7 @@ pool_core::admission pool_core::submit(operation* op)
         }
         if (lane)
             ++lane->admitted_;
-        admit_locked(op);
+        admit_locked(op, &wake);
     }
 
     if (op->place_ != op_place::running && op->deadline_ != clock::time_point::max()) {
@@ -174,6 +175,8 @@ pool_core::admission pool_core::submit(operation* op)
     else if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < max_threads_)
         monitor_needed_locked(now + stall_threshold); // fast calls: re-check for a stall later
     lk.unlock();
+    if (wake)
+        wake->cv.notify_one();
     if (grow)
         start_threads(1);
     return admission::accepted;
@@ -181,10 +184,10 @@ pool_core::admission pool_core::submit(operation* op)
 
 // Places an admitted op: straight to an idle worker, into the queue, or (queue full, op able
 // to wait) into the admission FIFO. Never blocks.
-void pool_core::admit_locked(operation* op)
+void pool_core::admit_locked(operation* op, worker** wake_later)
 {
     if (!idle_.empty()) {
-        hand_off_locked(op);
+        hand_off_locked(op, wake_later);
     } else if (options_.queue_capacity != 0 && queued_ >= options_.queue_capacity
                && op->can_wait_for_room_ && !op->bypass_stop_) {
         admission_.push_back(op);
@@ -202,15 +205,18 @@ void pool_core::enqueue_locked(operation* op)
         peak_queued_ = queued_;
 }
 
-void pool_core::hand_off_locked(operation* op)
+void pool_core::hand_off_locked(operation* op, worker** wake_later)
 {
     // LIFO: the most recently idle worker is warm, and the others get to time out.
     worker* w = idle_.back();
     idle_.pop_back();
     w->idle = false;
     w->handoff = op;
-    start_locked(op, clock::now());
-    w->cv.notify_one(); // under the lock: the worker may otherwise finish and retire first
+    start_locked(op, op->stamp_);
+    if (wake_later)
+        *wake_later = w;
+    else
+        w->cv.notify_one();
 }
 
 operation* pool_core::take_next_locked(clock::time_point now)
@@ -554,9 +560,14 @@ void pool_core::start_threads(std::size_t count) noexcept
         try {
             {
                 std::lock_guard lk(mutex_);
-                workers_.emplace_back();
+                if (spare_workers_.empty())
+                    workers_.emplace_back();
+                else
+                    workers_.splice(workers_.end(), spare_workers_, spare_workers_.begin());
                 w = &workers_.back();
                 w->self = std::prev(workers_.end());
+                w->handoff = nullptr;
+                w->idle = w->exit_requested = false;
             }
             auto* start = new thread_start{shared_from_this(), w};
             int expected = inject_thread_start_failures.load();
@@ -592,7 +603,7 @@ void pool_core::start_threads(std::size_t count) noexcept
         {
             std::lock_guard lk(mutex_);
             if (w)
-                workers_.erase(w->self);
+                spare_workers_.splice(spare_workers_.end(), workers_, w->self);
             --starting_;
             ++thread_start_failures_;
             if (threads_ == 0 && starting_ == 0) {
@@ -740,7 +751,7 @@ void pool_core::retire_locked(worker& self)
         pthread_detach(self.handle);
     else
         exited_.push_back(self.handle);
-    workers_.erase(self.self);
+    spare_workers_.splice(spare_workers_.end(), workers_, self.self);
     if (threads_ == 0 && starting_ == 0)
         threads_gone_cv_.notify_all();
 }

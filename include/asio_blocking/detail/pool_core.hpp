@@ -111,9 +111,12 @@ private:
 
     // Submission and queues.
     bool accepting_locked() const noexcept;
-    void admit_locked(operation* op);
+    /// If `wake_later` is given, a worker handed the op is returned there for the caller to
+    /// notify after unlocking (so it does not wake only to block on the mutex); otherwise it is
+    /// notified here.
+    void admit_locked(operation* op, worker** wake_later = nullptr);
     void enqueue_locked(operation* op);
-    void hand_off_locked(operation* op);
+    void hand_off_locked(operation* op, worker** wake_later);
     operation* take_next_locked(clock::time_point now);
     void start_locked(operation* op, clock::time_point now);
     void finish_locked(operation* op, operation::outcome outcome, clock::duration run_time);
@@ -156,6 +159,9 @@ private:
     std::set<std::pair<clock::time_point, operation*>> deadlines_;
 
     std::list<worker> workers_;
+    // Records of retired workers, kept for reuse and never freed while the core lives, so a late
+    // notify_one() on a worker's condition variable is at worst a spurious wake-up.
+    std::list<worker> spare_workers_;
     std::vector<worker*> idle_; // a stack: back() is the most recently idle
     std::vector<bool> index_used_;
     std::vector<pthread_t> exited_; // threads that left and still need joining

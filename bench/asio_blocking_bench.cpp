@@ -1,0 +1,698 @@
+// asio_blocking_bench: async_blocking measured against what users would pick instead, side by
+// side in one process: hand-rolled asio::thread_pool, a thread per call, std::async. Reports the
+// median, min and max of several repetitions and ratios to the scenario's first contender (the
+// baseline), since absolute times on a shared 2-core machine drift from run to run.
+#include <asio_blocking.hpp>
+#include <asio_blocking/detail/latency_histogram.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <dirent.h>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <iomanip>
+#include <iostream>
+#include <malloc.h>
+#include <map>
+#include <sstream>
+#include <sys/resource.h>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+namespace ab = asio_blocking;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Process measurements
+
+long rss_bytes()
+{
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::stol(line.substr(6)) * 1024;
+    return 0;
+}
+
+/// Heap bytes in use (glibc): exact, unlike RSS, which keeps earlier freed memory resident.
+long heap_bytes()
+{
+    return static_cast<long>(mallinfo2().uordblks);
+}
+
+double cpu_seconds()
+{
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/// Context switches (wake-ups) of every thread of the process whose name starts with `prefix`.
+long context_switches(const std::string& prefix)
+{
+    long total = 0;
+    DIR* dir = opendir("/proc/self/task");
+    if (!dir)
+        return 0;
+    while (dirent* e = readdir(dir)) {
+        if (e->d_name[0] == '.')
+            continue;
+        const std::string base = std::string("/proc/self/task/") + e->d_name;
+        std::ifstream comm(base + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        if (name.rfind(prefix, 0) != 0)
+            continue;
+        std::ifstream status(base + "/status");
+        for (std::string line; std::getline(status, line);)
+            if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+                total += std::stol(line.substr(line.find(':') + 1));
+    }
+    closedir(dir);
+    return total;
+}
+
+/// Samples RSS on a thread while alive; reports the peak.
+class rss_sampler {
+public:
+    rss_sampler() : base_(rss_bytes()), peak_(base_), thread_([this] {
+        while (!stop_) {
+            peak_ = std::max(peak_.load(), rss_bytes());
+            std::this_thread::sleep_for(2ms);
+        }
+    })
+    {
+    }
+    ~rss_sampler() { finish(); }
+    long finish()
+    {
+        if (thread_.joinable()) {
+            stop_ = true;
+            thread_.join();
+            peak_ = std::max(peak_.load(), rss_bytes());
+        }
+        return peak_ - base_;
+    }
+
+private:
+    long base_;
+    std::atomic<long> peak_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The contenders: each submits `job` and, once it ran, runs `done` on the io_context.
+
+int tiny_job() noexcept
+{
+    static std::atomic<int> sink{0};
+    return sink.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct harness;
+
+/// Runs on the io_context once a call completed: 16 bytes, as small as a real callback.
+struct done_token {
+    harness* h;
+    clock_type::time_point issued;
+    void operator()() const;
+};
+
+struct harness {
+    asio::io_context& io;
+    std::function<void(std::function<void()>, done_token)> submit;
+    std::function<void()> job;
+    long total = 0, issued = 0, done = 0, window = 0;
+    std::vector<double> latencies_us;
+    bool record_latency = false;
+
+    void issue_more()
+    {
+        while (issued < total && (window == 0 || issued - done < window)) {
+            ++issued;
+            submit(job, done_token{this, record_latency ? clock_type::now() : clock_type::time_point{}});
+        }
+    }
+};
+
+void done_token::operator()() const
+{
+    if (h->record_latency)
+        h->latencies_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - issued).count());
+    ++h->done;
+    h->issue_more();
+}
+
+/// Owns the thread pool (or nothing) for one repetition.
+struct runner {
+    std::unique_ptr<ab::blocking_pool> pool;
+    std::unique_ptr<asio::thread_pool> tp;
+    std::vector<std::future<void>> futures;
+    std::size_t threads_started() const
+    {
+        return pool ? pool->metrics().threads_started : 0;
+    }
+};
+
+using submit_fn = std::function<void(std::function<void()>, done_token)>;
+
+submit_fn make_submit(const std::string& kind, std::size_t k, asio::io_context& io, runner& r,
+                      const ab::pool_options& opts)
+{
+    auto io_ex = io.get_executor();
+    if (kind == "async_blocking") {
+        r.pool = std::make_unique<ab::blocking_pool>(opts);
+        ab::blocking_pool* pool = r.pool.get();
+        return [pool, io_ex](std::function<void()> job, done_token done) {
+            ab::async_blocking(*pool, io_ex, std::move(job), [done](std::exception_ptr) { done(); });
+        };
+    }
+    if (kind == "thread_pool") {
+        r.tp = std::make_unique<asio::thread_pool>(k);
+        asio::thread_pool* tp = r.tp.get();
+        return [tp, io_ex](std::function<void()> job, done_token done) {
+            // The natural hand-rolled answer: run on the pool, post the completion back, keeping
+            // work on the io_context meanwhile (else run() may return before it arrives).
+            asio::post(*tp, [job = std::move(job), done,
+                             ex = asio::prefer(io_ex, asio::execution::outstanding_work.tracked)] {
+                job();
+                asio::post(ex, done);
+            });
+        };
+    }
+    if (kind == "thread_per_call") {
+        return [io_ex](std::function<void()> job, done_token done) {
+            auto work = asio::make_work_guard(io_ex);
+            std::thread([job = std::move(job), done, work = std::move(work), io_ex]() mutable {
+                job();
+                asio::post(io_ex, done);
+                work.reset();
+            }).detach();
+        };
+    }
+    // std::async
+    runner* rp = &r;
+    return [rp, io_ex](std::function<void()> job, done_token done) {
+        auto work = asio::make_work_guard(io_ex);
+        rp->futures.push_back(std::async(std::launch::async, [job = std::move(job), done, work = std::move(work),
+                                                               io_ex]() mutable {
+            job();
+            asio::post(io_ex, done);
+            work.reset();
+        }));
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+struct figures {
+    std::map<std::string, std::vector<double>> values; // metric -> one value per repetition
+};
+
+double median(std::vector<double> v)
+{
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double percentile(std::vector<double> v, double q)
+{
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    return v[static_cast<std::size_t>(q * (v.size() - 1))];
+}
+
+struct scenario_result {
+    std::string scenario, primary, unit;
+    bool higher_is_better;
+    std::vector<std::pair<std::string, figures>> contenders; // first one is the baseline
+};
+
+void print(const scenario_result& r)
+{
+    std::cout << "\n== " << r.scenario << "  (" << r.primary << ", " << r.unit << "; "
+              << (r.higher_is_better ? "higher" : "lower") << " is better; ratio vs " << r.contenders.front().first
+              << ")\n";
+    const double base = median(r.contenders.front().second.values.at(r.primary));
+    std::cout << std::left << std::setw(26) << "contender" << std::right << std::setw(14) << "median" << std::setw(14)
+              << "min" << std::setw(14) << "max" << std::setw(9) << "ratio" << "   other (medians)\n";
+    for (const auto& [name, f] : r.contenders) {
+        const auto& v = f.values.at(r.primary);
+        const double m = median(v);
+        std::cout << std::left << std::setw(26) << name << std::right << std::fixed << std::setprecision(2)
+                  << std::setw(14) << m << std::setw(14) << *std::min_element(v.begin(), v.end()) << std::setw(14)
+                  << *std::max_element(v.begin(), v.end()) << std::setw(8) << (base != 0 ? m / base : 0) << "x  ";
+        for (const auto& [metric, values] : f.values)
+            if (metric != r.primary)
+                std::cout << ' ' << metric << '=' << std::setprecision(metric.find("us") != std::string::npos ? 1 : 0)
+                          << median(values);
+        std::cout << '\n';
+    }
+}
+
+std::string to_json(const std::vector<scenario_result>& results, const std::string& machine)
+{
+    std::ostringstream js;
+    js << std::setprecision(10) << "{\"machine\":\"" << machine << "\",\"scenarios\":[";
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        js << (i ? "," : "") << "{\"name\":\"" << r.scenario << "\",\"primary\":\"" << r.primary << "\",\"unit\":\""
+           << r.unit << "\",\"higher_is_better\":" << (r.higher_is_better ? "true" : "false")
+           << ",\"baseline\":\"" << r.contenders.front().first << "\",\"contenders\":[";
+        const double base = median(r.contenders.front().second.values.at(r.primary));
+        for (std::size_t c = 0; c < r.contenders.size(); ++c) {
+            const auto& [name, f] = r.contenders[c];
+            const auto& v = f.values.at(r.primary);
+            js << (c ? "," : "") << "{\"name\":\"" << name << "\",\"median\":" << median(v)
+               << ",\"min\":" << *std::min_element(v.begin(), v.end())
+               << ",\"max\":" << *std::max_element(v.begin(), v.end())
+               << ",\"ratio\":" << (base != 0 ? median(v) / base : 0) << ",\"metrics\":{";
+            bool first = true;
+            for (const auto& [metric, values] : f.values) {
+                js << (first ? "" : ",") << '"' << metric << "\":[";
+                for (std::size_t k = 0; k < values.size(); ++k)
+                    js << (k ? "," : "") << values[k];
+                js << ']';
+                first = false;
+            }
+            js << "}}";
+        }
+        js << "]}";
+    }
+    js << "]}\n";
+    return js.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+struct config {
+    int reps = 5;
+    bool smoke = false;
+    long scale(long full, long smoke_n) const { return smoke ? smoke_n : full; }
+};
+
+struct contender_spec {
+    std::string label, kind;
+    std::size_t k = 0;
+    long cap = 0; // most calls this contender is given (thread per call, std::async)
+};
+
+/// Runs `total` calls with at most `window` in flight; returns calls/s, threads started and
+/// latencies if asked.
+figures run_calls(const contender_spec& c, const config& cfg, long total, long window, bool latency,
+                  const ab::pool_options& opts = {})
+{
+    figures f;
+    for (int rep = 0; rep < cfg.reps; ++rep) {
+        asio::io_context io;
+        runner r;
+        harness h{io, make_submit(c.kind, c.k, io, r, opts), [] { tiny_job(); }};
+        h.total = c.cap ? std::min(total, c.cap) : total;
+        h.window = window;
+        h.record_latency = latency;
+        if (latency)
+            h.latencies_us.reserve(static_cast<std::size_t>(h.total));
+        const auto start = clock_type::now();
+        asio::post(io, [&] { h.issue_more(); });
+        io.run();
+        const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+        f.values["calls_per_s"].push_back(h.done / secs);
+        f.values["threads_started"].push_back(
+            c.kind == "async_blocking" ? double(r.threads_started())
+            : c.kind == "thread_pool"  ? double(c.k)
+                                       : double(h.total));
+        if (latency) {
+            f.values["p50_us"].push_back(percentile(h.latencies_us, 0.5));
+            f.values["p99_us"].push_back(percentile(h.latencies_us, 0.99));
+        }
+    }
+    return f;
+}
+
+scenario_result tiny_throughput(const config& cfg, long window)
+{
+    const long n = cfg.scale(1'000'000, 20'000);
+    const long cap = cfg.scale(20'000, 2'000);
+    scenario_result r{"tiny-throughput W=" + (window ? std::to_string(window) : std::string("unbounded")),
+                      "calls_per_s", "calls/s", true, {}};
+    for (const contender_spec& c : {contender_spec{"thread_pool(1)", "thread_pool", 1},
+                                    contender_spec{"thread_pool(2)", "thread_pool", 2},
+                                    contender_spec{"thread_pool(512)", "thread_pool", 512},
+                                    contender_spec{"async_blocking", "async_blocking"},
+                                    contender_spec{"thread_per_call", "thread_per_call", 0, cap},
+                                    contender_spec{"std::async", "std_async", 0, cap}})
+        r.contenders.emplace_back(c.label, run_calls(c, cfg, n, window, false));
+    return r;
+}
+
+scenario_result tiny_latency(const config& cfg)
+{
+    const long n = cfg.scale(50'000, 2'000);
+    const long cap = cfg.scale(5'000, 500);
+    scenario_result r{"tiny-latency W=1", "p50_us", "us", false, {}};
+    for (const contender_spec& c : {contender_spec{"thread_pool(1)", "thread_pool", 1},
+                                    contender_spec{"async_blocking", "async_blocking"},
+                                    contender_spec{"thread_per_call", "thread_per_call", 0, cap},
+                                    contender_spec{"std::async", "std_async", 0, cap}})
+        r.contenders.emplace_back(c.label, run_calls(c, cfg, n, 1, true));
+    return r;
+}
+
+scenario_result burst_sleep(const config& cfg)
+{
+    const long n = cfg.scale(10'000, 1'000);
+    const auto nap = cfg.smoke ? 2ms : 10ms;
+    const double ideal_ms = std::ceil(n / 512.0) * std::chrono::duration<double, std::milli>(nap).count();
+    scenario_result r{"burst-sleep " + std::to_string(n) + " x " + std::to_string(nap.count()) + "ms (ideal " +
+                          std::to_string(int(ideal_ms)) + " ms)",
+                      "wall_ms", "ms", false, {}};
+    for (const contender_spec& c : {contender_spec{"thread_pool(512) warm", "thread_pool", 512},
+                                    contender_spec{"async_blocking cold", "async_blocking"},
+                                    contender_spec{"thread_per_call", "thread_per_call", 0, cfg.scale(2'000, 200)}}) {
+        figures f;
+        for (int rep = 0; rep < cfg.reps; ++rep) {
+            asio::io_context io;
+            runner r2;
+            harness h{io, make_submit(c.kind, c.k, io, r2, {.max_threads = 512}), [nap] { std::this_thread::sleep_for(nap); }};
+            h.total = c.cap ? std::min(n, c.cap) : n;
+            if (c.kind == "thread_pool") // prestart: post a no-op to every thread first
+                for (int i = 0; i < 512; ++i)
+                    asio::post(*r2.tp, [] {});
+            rss_sampler rss;
+            const auto start = clock_type::now();
+            asio::post(io, [&] { h.issue_more(); });
+            io.run();
+            const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+            const double scaled_ideal = std::ceil(h.total / 512.0) * std::chrono::duration<double, std::milli>(nap).count();
+            f.values["wall_ms"].push_back(ms);
+            f.values["x_ideal"].push_back(ms / scaled_ideal);
+            f.values["peak_rss_kib"].push_back(rss.finish() / 1024.0);
+            f.values["peak_threads"].push_back(r2.pool ? double(r2.pool->metrics().peak_threads)
+                                                       : c.kind == "thread_pool" ? 512.0 : double(h.total));
+        }
+        r.contenders.emplace_back(c.label, std::move(f));
+    }
+    return r;
+}
+
+scenario_result queued_memory(const config& cfg)
+{
+    const long n = cfg.scale(1'000'000, 50'000);
+    scenario_result r{"queued-memory " + std::to_string(n) + " calls behind one busy worker", "bytes_per_call", "B",
+                      false, {}};
+    struct callback16 { // a 16-byte callback, as the goal states
+        long* done;
+        long pad;
+        void operator()(std::exception_ptr) const { ++*done; }
+    };
+    for (const std::string kind : {"thread_pool", "async_blocking"}) {
+        figures f;
+        for (int rep = 0; rep < cfg.reps; ++rep) {
+            asio::io_context io;
+            std::promise<void> release;
+            std::shared_future<void> gate = release.get_future().share();
+            long done = 0;
+            std::unique_ptr<ab::blocking_pool> pool;
+            std::unique_ptr<asio::thread_pool> tp;
+            const long before = heap_bytes();
+            if (kind == "async_blocking") {
+                pool = std::make_unique<ab::blocking_pool>(ab::pool_options{.max_threads = 1});
+                ab::async_blocking(*pool, io.get_executor(), [gate] { gate.wait(); }, callback16{&done, 0});
+                for (long i = 0; i < n; ++i) // a 16-byte fn
+                    ab::async_blocking(*pool, io.get_executor(), [a = i, b = i] { (void)a; (void)b; },
+                                       callback16{&done, 0});
+            } else {
+                tp = std::make_unique<asio::thread_pool>(1);
+                auto io_ex = io.get_executor();
+                auto work = std::make_shared<decltype(asio::make_work_guard(io))>(asio::make_work_guard(io));
+                asio::post(*tp, [gate] { gate.wait(); });
+                for (long i = 0; i < n; ++i)
+                    asio::post(*tp, [a = i, io_ex, cb = callback16{&done, 0}] {
+                        (void)a;
+                        asio::post(io_ex, [cb] { cb(nullptr); });
+                    });
+                asio::post(*tp, [work]() mutable { work->reset(); });
+            }
+            const long after = heap_bytes();
+            f.values["bytes_per_call"].push_back(double(after - before) / n);
+            release.set_value();
+            io.run();
+            if (tp)
+                tp->join();
+        }
+        r.contenders.emplace_back(kind == "async_blocking" ? "async_blocking" : "thread_pool(1)", std::move(f));
+    }
+    return r;
+}
+
+std::uint64_t burn_cpu(std::chrono::microseconds how_long)
+{
+    const auto until = clock_type::now() + how_long;
+    std::uint64_t h = 1469598103934665603ull;
+    while (clock_type::now() < until)
+        for (int i = 0; i < 256; ++i)
+            h = (h ^ static_cast<unsigned>(i)) * 1099511628211ull;
+    return h;
+}
+
+scenario_result loop_lag(const config& cfg)
+{
+    const long n = cfg.scale(2'000, 200);
+    scenario_result r{"loop-lag " + std::to_string(n) + " CPU-bound 1 ms calls, 1 ms timer", "lag_p99_us", "us",
+                      false, {}};
+    for (const std::string kind : {"inline", "async_blocking"}) {
+        figures f;
+        for (int rep = 0; rep < cfg.reps; ++rep) {
+            asio::io_context io;
+            ab::blocking_pool pool({.max_threads = std::max(1u, std::thread::hardware_concurrency())});
+            std::vector<double> lags;
+            long done = 0;
+            bool finished = false;
+            asio::steady_timer timer(io);
+            auto expected = clock_type::now() + 1ms;
+            std::function<void()> tick = [&] {
+                timer.expires_at(expected);
+                timer.async_wait([&](auto ec) {
+                    if (ec || finished)
+                        return;
+                    lags.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - expected).count());
+                    expected += 1ms;
+                    if (expected < clock_type::now())
+                        expected = clock_type::now() + 1ms;
+                    tick();
+                });
+            };
+            tick();
+            // Calls arrive one per 0.5 ms, as requests would.
+            asio::steady_timer arrivals(io);
+            long issued = 0;
+            const auto start = clock_type::now();
+            std::function<void()> arrive = [&] {
+                const long due = std::min<long>(n, (clock_type::now() - start) / 500us + 1);
+                for (; issued < due; ++issued) {
+                    auto finish = [&] {
+                        if (++done == n) {
+                            finished = true;
+                            timer.cancel();
+                        }
+                    };
+                    if (kind == "inline") {
+                        burn_cpu(1ms);
+                        finish();
+                    } else {
+                        ab::async_blocking(pool, io.get_executor(), [] { return burn_cpu(1ms); },
+                                           [finish](std::exception_ptr, std::uint64_t) { finish(); });
+                    }
+                }
+                if (issued < n) {
+                    arrivals.expires_after(500us);
+                    arrivals.async_wait([&](auto ec) {
+                        if (!ec)
+                            arrive();
+                    });
+                }
+            };
+            asio::post(io, arrive);
+            io.run();
+            f.values["lag_p50_us"].push_back(percentile(lags, 0.5));
+            f.values["lag_p99_us"].push_back(percentile(lags, 0.99));
+            f.values["lag_max_us"].push_back(percentile(lags, 1.0));
+        }
+        r.contenders.emplace_back(kind, std::move(f));
+    }
+    return r;
+}
+
+scenario_result idle_cost(const config& cfg)
+{
+    const auto idle_for = cfg.smoke ? 1s : 5s;
+    const auto idle_timeout = cfg.smoke ? 300ms : 1s;
+    scenario_result r{"idle-cost after a burst, " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle_for).count()) +
+                          " s idle, idle_timeout " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(idle_timeout).count()) + " ms",
+                      "wakeups_beyond_expiries", "wake-ups", false, {}};
+    figures f;
+    for (int rep = 0; rep < std::min(cfg.reps, 3); ++rep) {
+        ab::blocking_pool pool({.min_threads = 2, .max_threads = 32, .idle_timeout = idle_timeout, .thread_name = "idlebench"});
+        {
+            std::vector<std::future<void>> calls;
+            for (int i = 0; i < 64; ++i)
+                calls.push_back(ab::async_blocking(pool.get_executor(), [] { std::this_thread::sleep_for(20ms); },
+                                                   asio::use_future));
+            for (auto& c : calls)
+                c.get();
+        }
+        const auto burst_end = clock_type::now();
+        const auto threads_after_burst = pool.metrics().threads;
+        // Time to fall back to min_threads.
+        while (pool.metrics().threads > 2 && clock_type::now() - burst_end < 30s)
+            std::this_thread::sleep_for(1ms);
+        const double shrink_ms = std::chrono::duration<double, std::milli>(clock_type::now() - burst_end).count();
+        // Then idle: count wake-ups of the pool's threads and CPU time.
+        const long switches_before = context_switches("idlebench");
+        const double cpu_before = cpu_seconds();
+        std::this_thread::sleep_for(idle_for);
+        const double cpu = cpu_seconds() - cpu_before;
+        const long switches = context_switches("idlebench") - switches_before;
+        // The min_threads workers each wake once per idle_timeout to re-arm their wait.
+        const double expiries = 2.0 * (std::chrono::duration<double>(idle_for) / idle_timeout);
+        f.values["wakeups_beyond_expiries"].push_back(std::max(0.0, switches - expiries));
+        f.values["wakeups_total"].push_back(double(switches));
+        f.values["idle_cpu_ms"].push_back(cpu * 1000);
+        f.values["shrink_ms"].push_back(shrink_ms);
+        f.values["shrink_x_idle_timeout"].push_back(shrink_ms / std::chrono::duration<double, std::milli>(idle_timeout).count());
+        f.values["threads_after_burst"].push_back(double(threads_after_burst));
+    }
+    r.contenders.emplace_back("async_blocking", std::move(f));
+    return r;
+}
+
+scenario_result metrics_overhead(const config& cfg)
+{
+    // Metrics cannot be switched off: they are recorded inside critical sections the pool takes
+    // anyway. So measure what recording adds per call -- two clock reads and two histogram
+    // updates -- and compare it with the per-call cost of tiny-throughput.
+    const long n = cfg.scale(2'000'000, 100'000);
+    scenario_result r{"metrics-overhead per call", "ns_per_call", "ns", false, {}};
+    figures rec, whole;
+    for (int rep = 0; rep < cfg.reps; ++rep) {
+        ab::detail::latency_histogram wait, run;
+        const auto start = clock_type::now();
+        std::uint64_t prev = 0;
+        for (long i = 0; i < n; ++i) {
+            const auto t = static_cast<std::uint64_t>(clock_type::now().time_since_epoch().count());
+            wait.record(t - prev);
+            run.record((t - prev) >> 3);
+            prev = t;
+            (void)clock_type::now();
+        }
+        rec.values["ns_per_call"].push_back(std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / n);
+    }
+    const figures tiny = run_calls({"async_blocking", "async_blocking"}, cfg, cfg.scale(500'000, 20'000), 1024, false);
+    for (double cps : tiny.values.at("calls_per_s"))
+        whole.values["ns_per_call"].push_back(1e9 / cps);
+    const double share = median(rec.values["ns_per_call"]) / median(whole.values["ns_per_call"]) * 100;
+    rec.values["percent_of_call"].push_back(share);
+    r.contenders.emplace_back("whole async_blocking call (W=1024)", std::move(whole));
+    r.contenders.emplace_back("metrics recording alone", std::move(rec));
+    return r;
+}
+
+std::string machine_description()
+{
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string model;
+    for (std::string line; std::getline(cpuinfo, line);)
+        if (line.rfind("model name", 0) == 0) {
+            model = line.substr(line.find(':') + 2);
+            break;
+        }
+    return std::to_string(std::thread::hardware_concurrency()) + " x " + model;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    config cfg;
+    std::string scenario = "all", json_path;
+    const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep", "queued-memory",
+                                            "loop-lag",        "idle-cost",    "metrics-overhead"};
+    po::options_description desc("asio_blocking_bench: async_blocking against hand-rolled alternatives\n\nOptions");
+    desc.add_options()("help,h", "show this help")(
+        "scenario", po::value(&scenario)->default_value(scenario),
+        "tiny-throughput, tiny-latency, burst-sleep, queued-memory, loop-lag, idle-cost, metrics-overhead, or all")(
+        "reps", po::value(&cfg.reps)->default_value(cfg.reps), "repetitions per contender")(
+        "json", po::value(&json_path), "write all figures as JSON")("smoke", "tiny sizes, one repetition (CI)");
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        po::notify(vm);
+        if (vm.count("help")) {
+            std::cout << desc << '\n';
+            return 0;
+        }
+        if (scenario != "all" && std::find(names.begin(), names.end(), scenario) == names.end())
+            throw po::error("--scenario: unknown scenario '" + scenario + "'");
+        if (cfg.reps < 1)
+            throw po::error("--reps must be at least 1");
+    } catch (const po::error& e) {
+        std::cerr << "asio_blocking_bench: " << e.what() << '\n';
+        return 2;
+    }
+    if (vm.count("smoke")) {
+        cfg.smoke = true;
+        cfg.reps = 1;
+    }
+    const std::string machine = machine_description();
+    std::cout << "asio_blocking_bench on " << machine << (cfg.smoke ? " (smoke mode)" : "") << ", " << cfg.reps
+              << " repetitions\n";
+    auto wanted = [&](const std::string& n) { return scenario == "all" || scenario == n; };
+    std::vector<scenario_result> results;
+    auto add = [&](scenario_result r) {
+        print(r);
+        results.push_back(std::move(r));
+    };
+    if (wanted("tiny-throughput")) {
+        add(tiny_throughput(cfg, 1024));
+        add(tiny_throughput(cfg, 0));
+    }
+    if (wanted("tiny-latency"))
+        add(tiny_latency(cfg));
+    if (wanted("burst-sleep"))
+        add(burst_sleep(cfg));
+    if (wanted("queued-memory"))
+        add(queued_memory(cfg));
+    if (wanted("loop-lag"))
+        add(loop_lag(cfg));
+    if (wanted("idle-cost"))
+        add(idle_cost(cfg));
+    if (wanted("metrics-overhead"))
+        add(metrics_overhead(cfg));
+    if (!json_path.empty()) {
+        std::ofstream out(json_path);
+        out << to_json(results, machine);
+    }
+    return 0;
+}
