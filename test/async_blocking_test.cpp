@@ -157,6 +157,31 @@ BOOST_AUTO_TEST_CASE(use_awaitable_returns_the_value_and_rethrows_the_same_type)
     BOOST_TEST(caught);
 }
 
+BOOST_AUTO_TEST_CASE(co_await_with_a_lambda_capturing_strings_by_value)
+{
+    // The callable owns heap memory: it must be moved into the operation and destroyed exactly
+    // once (checked under ASan).
+    asio::io_context io;
+    ab::blocking_pool pool;
+    std::size_t named = 0, temporary = 0;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        const std::string name(100, 'x');
+        auto fn = [name, other = std::string(64, 'y')] { return name.size() + other.size(); };
+        named = co_await ab::async_blocking(pool, ex, std::move(fn), asio::use_awaitable);
+#if defined(__clang__) || !defined(__GNUC__) || __GNUC__ >= 13
+        // GCC 12 destroys a capturing lambda temporary inside a co_await expression twice (a
+        // compiler bug that hits every Asio initiating function; see the README). Elsewhere:
+        temporary = co_await ab::async_blocking(pool, ex, [name] { return name.size() + 64; }, asio::use_awaitable);
+#else
+        temporary = named;
+#endif
+    }, asio::detached);
+    io.run();
+    BOOST_TEST(named == 164u);
+    BOOST_TEST(temporary == 164u);
+}
+
 BOOST_AUTO_TEST_CASE(use_future_works_without_any_io_context)
 {
     ab::blocking_pool pool;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Measures login_service in each --mode on this machine: wrk drives POST /login (Argon2id +
+# SQLite per request) while a second wrk samples GET /health on one connection. Prints a
+# Markdown table of logins/s and /health p50/p99.
+#   bench/login_bench.sh [path/to/login_service]     (DURATION=10s CONNECTIONS=32 to change)
+set -euo pipefail
+bin="${1:-build/default/example/login_service}"
+duration="${DURATION:-10s}"
+connections="${CONNECTIONS:-32}"
+command -v wrk > /dev/null || { echo "login_bench.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
+tmp="$(mktemp -d)"
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2> /dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+cat > "$tmp/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "user=alice&password=wonderland"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+
+field() { # field FILE PATTERN: the value after PATTERN on its line
+    awk -v p="$2" '$0 ~ p { print $2; exit }' "$1"
+}
+
+echo "| mode | logins/s | /health p50 | /health p99 | /health requests |"
+echo "|---|---|---|---|---|"
+for mode in pool inline thread-per-request; do
+    "$bin" --mode "$mode" --db "$tmp/users.db" --init-db --port 0 > "$tmp/server.out" 2>&1 &
+    server=$!
+    for _ in $(seq 100); do grep -q "listening on" "$tmp/server.out" && break; sleep 0.1; done
+    port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/server.out")"
+    wrk -t1 -c"$connections" -d"$duration" --timeout 30s -s "$tmp/login.lua" "http://127.0.0.1:$port/login" \
+        > "$tmp/login.txt" &
+    load=$!
+    sleep 1 # let the logins saturate the pool before sampling
+    wrk -t1 -c1 -d"$duration" --timeout 30s --latency "http://127.0.0.1:$port/health" > "$tmp/health.txt" || true
+    wait "$load" || true
+    kill "$server"; wait "$server" 2> /dev/null || true; server=""
+    rps="$(awk '/^Requests\/sec/ { print $2 }' "$tmp/login.txt")"
+    p50="$(awk '/^ +50%/ { print $2 }' "$tmp/health.txt")"
+    p99="$(awk '/^ +99%/ { print $2 }' "$tmp/health.txt")"
+    n="$(awk '/requests in/ { print $1 }' "$tmp/health.txt")"
+    echo "| $mode | ${rps:-?} | ${p50:-timeout} | ${p99:-timeout} | ${n:-0} |"
+done
