@@ -128,5 +128,19 @@ with tempfile.TemporaryDirectory() as tmp:
             server.kill()
             check(False, "server did not stop on SIGTERM")
 
+    # The comparison modes serve the same answers (the loop just stalls in inline mode).
+    for mode in ("inline", "thread-per-request"):
+        other = subprocess.Popen([binary, "--db", str(db), "--port", "0", "--mode", mode], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            port = int(other.stdout.readline().strip().rsplit(":", 1)[1])
+            status, _ = request(port, "/login", "user=alice&password=wonderland")
+            check(status == 200, f"{mode}: right password gave {status}")
+            status, _ = request(port, "/login", "user=alice&password=nope")
+            check(status == 401, f"{mode}: wrong password gave {status}")
+        finally:
+            other.terminate()
+            check(other.wait(timeout=60) == 0, f"{mode}: server did not exit cleanly")
+
 print(f"{checks - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

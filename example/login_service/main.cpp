@@ -195,9 +195,9 @@ struct service {
             co_return co_await ab::async_blocking(lane, ex, std::move(fn), asio::use_awaitable);
         case run_mode::inline_:
             co_return fn(); // stalls the loop: what the library exists to avoid
-        case run_mode::thread_per_request:
-            co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
-                [fn = std::move(fn), ex](auto handler) mutable {
+        case run_mode::thread_per_request: {
+            // Named, not a temporary inside co_await (GCC 12 would destroy it twice).
+            auto start_thread = [fn = std::move(fn), ex](auto handler) mutable {
                     auto work = asio::make_work_guard(ex);
                     std::thread([fn = std::move(fn), handler = std::move(handler), work = std::move(work)]() mutable {
                         std::exception_ptr e;
@@ -212,8 +212,10 @@ struct service {
                             std::move(handler)(e, std::move(result));
                         });
                     }).detach();
-                },
-                asio::use_awaitable);
+            };
+            co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
+                std::move(start_thread), asio::use_awaitable);
+        }
         }
         throw std::logic_error("unknown mode");
     }
