@@ -2,6 +2,8 @@
 // side in one process: hand-rolled asio::thread_pool, a thread per call, std::async. Reports the
 // median, min and max of several repetitions and ratios to the scenario's first contender (the
 // baseline), since absolute times on a shared 2-core machine drift from run to run.
+#include "../example/common/loop_lag_probe.hpp"
+
 #include <asio_blocking.hpp>
 #include <asio_blocking/detail/latency_histogram.hpp>
 
@@ -487,24 +489,9 @@ scenario_result loop_lag(const config& cfg)
         for (int rep = 0; rep < cfg.reps; ++rep) {
             asio::io_context io;
             ab::blocking_pool pool({.max_threads = std::max(1u, std::thread::hardware_concurrency())});
-            std::vector<double> lags;
+            example::loop_lag_probe probe(io, 1ms);
+            probe.start();
             long done = 0;
-            bool finished = false;
-            asio::steady_timer timer(io);
-            auto expected = clock_type::now() + 1ms;
-            std::function<void()> tick = [&] {
-                timer.expires_at(expected);
-                timer.async_wait([&](auto ec) {
-                    if (ec || finished)
-                        return;
-                    lags.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - expected).count());
-                    expected += 1ms;
-                    if (expected < clock_type::now())
-                        expected = clock_type::now() + 1ms;
-                    tick();
-                });
-            };
-            tick();
             // Calls arrive one per 0.5 ms, as requests would.
             asio::steady_timer arrivals(io);
             long issued = 0;
@@ -513,10 +500,8 @@ scenario_result loop_lag(const config& cfg)
                 const long due = std::min<long>(n, (clock_type::now() - start) / 500us + 1);
                 for (; issued < due; ++issued) {
                     auto finish = [&] {
-                        if (++done == n) {
-                            finished = true;
-                            timer.cancel();
-                        }
+                        if (++done == n)
+                            probe.stop();
                     };
                     if (kind == "inline") {
                         burn_cpu(1ms);
@@ -536,6 +521,7 @@ scenario_result loop_lag(const config& cfg)
             };
             asio::post(io, arrive);
             io.run();
+            const auto& lags = probe.lags_us();
             f.values["lag_p50_us"].push_back(percentile(lags, 0.5));
             f.values["lag_p99_us"].push_back(percentile(lags, 0.99));
             f.values["lag_max_us"].push_back(percentile(lags, 1.0));

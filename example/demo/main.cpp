@@ -1,6 +1,7 @@
 // asio_blocking_demo: a service under a burst of requests, each making a blocking call through
 // async_blocking, while a timer on the event loop measures how responsive the loop stays.
 // Watch the pool grow to meet the burst and shrink back after idle_timeout.
+#include "../common/loop_lag_probe.hpp"
 #include "svg_timeline.hpp"
 
 #include <asio_blocking.hpp>
@@ -269,26 +270,8 @@ int run(const settings& s)
     asio::post(io, arrive);
 
     // 2. A 5 ms heartbeat on the loop: how late it fires is the loop's lag.
-    std::vector<double> lags_ms;
-    double interval_max_lag = 0;
-    bool finished = false;
-    asio::steady_timer heartbeat(io);
-    auto expected = clock_type::now() + 5ms;
-    std::function<void()> beat = [&] {
-        heartbeat.expires_at(expected);
-        heartbeat.async_wait([&](auto ec) {
-            if (ec || finished)
-                return;
-            const double lag = std::chrono::duration<double, std::milli>(clock_type::now() - expected).count();
-            lags_ms.push_back(lag);
-            interval_max_lag = std::max(interval_max_lag, lag);
-            expected += 5ms;
-            if (expected < clock_type::now())
-                expected = clock_type::now() + 5ms;
-            beat();
-        });
-    };
-    beat();
+    example::loop_lag_probe heartbeat(io, 5ms);
+    heartbeat.start();
 
     // 3. Every 100 ms: a sample for the timeline, and the progress line.
     const bool tty = ::isatty(STDOUT_FILENO);
@@ -304,8 +287,7 @@ int run(const settings& s)
             const auto m = pool.metrics();
             const double t = seconds_since_start();
             samples.push_back({t, double(m.threads), double(m.busy_threads), double(m.queued + m.waiting_admission),
-                               interval_max_lag});
-            interval_max_lag = 0;
+                               heartbeat.take_interval_max_us() / 1000});
             std::ostringstream line;
             line << std::fixed << std::setprecision(1) << std::setw(5) << t << "s  done " << done << '/' << s.jobs
                  << "  threads " << m.busy_threads << " busy / " << m.idle_threads << " idle  queued " << m.queued
@@ -322,8 +304,7 @@ int run(const settings& s)
             // had idle_timeout and a second to get there).
             const bool all_done = done == s.jobs;
             if (all_done && (m.threads <= s.pool.min_threads || t - last_done_at > idle_s + 1.0)) {
-                finished = true;
-                heartbeat.cancel();
+                heartbeat.stop();
                 arrivals.cancel();
                 return;
             }
@@ -338,6 +319,9 @@ int run(const settings& s)
     ::close(fd);
 
     // 4. The summary.
+    std::vector<double> lags_ms;
+    for (double us : heartbeat.lags_us())
+        lags_ms.push_back(us / 1000);
     const auto m = pool.metrics();
     const double wall = seconds_since_start();
     auto ms = [](std::chrono::nanoseconds d) { return std::chrono::duration<double, std::milli>(d).count(); };
