@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(churn_construct_submit_destroy)
 {
     asio::io_context io;
     int completions = 0;
-    const int rounds = test::rounds(2000);
+    const int rounds = test::rounds(10000);
     for (int i = 0; i < rounds; ++i) {
         ab::blocking_pool pool({.max_threads = 2, .idle_timeout = 1ms});
         ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { ++completions; });

@@ -300,7 +300,8 @@ private:
         // once, while this thread (say, a system_context one) is still unwinding.
         io_work_.reset();
         // The handler's own executor keeps its work until the handler has run, as Asio does.
-        std::optional<tracked_handler_executor> handler_work(std::move(handler_work_));
+        // (Engaged here: only the claimer delivers, and only destroy_completion resets it.)
+        tracked_handler_executor handler_work(std::move(*handler_work_));
         handler_work_.reset();
         if constexpr (std::is_void_v<R>) {
             if (!error)
