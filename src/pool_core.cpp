@@ -94,7 +94,8 @@ std::shared_ptr<pool_core> pool_core::create(pool_options options)
 
 pool_core::~pool_core()
 {
-    // Only reached once every thread has left (they hold references); join what is left.
+    // Reached once the pool, every thread and all tracked work have let go. shutdown() has joined
+    // or detached every thread by then, so this is normally empty; a destructor must not block.
     for (pthread_t t : exited_)
         if (!pthread_equal(t, pthread_self()))
             pthread_detach(t);
