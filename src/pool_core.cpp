@@ -539,6 +539,14 @@ bool pool_core::running_in_this_thread() const noexcept
     return current_core == this;
 }
 
+bool pool_core::caller_is_sole_thread() const
+{
+    if (!running_in_this_thread())
+        return false;
+    std::lock_guard lk(mutex_);
+    return max_threads_ == 1;
+}
+
 bool pool_core::should_start_thread_locked(clock::time_point now) const noexcept
 {
     if (state_ >= pool_state::stopped || threads_ + starting_ >= max_threads_)

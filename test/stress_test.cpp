@@ -292,15 +292,36 @@ BOOST_AUTO_TEST_CASE(exceptions_from_fn_results_and_allocators_lose_nothing)
 BOOST_AUTO_TEST_CASE(self_wait_is_detected_instead_of_deadlocking)
 {
     ab::blocking_pool pool({.max_threads = 1});
-    auto f = ab::async_blocking(pool.get_executor(), [&] {
+    // join() from the pool's own thread.
+    auto joined = ab::async_blocking(pool.get_executor(), [&] {
         try {
             pool.join();
             return std::string("joined");
-        } catch (const std::logic_error& e) {
+        } catch (const std::logic_error&) {
             return std::string("detected");
         }
     }, asio::use_future);
-    BOOST_TEST(f.get() == "detected");
+    BOOST_TEST(joined.get() == "detected");
+    // A future only this thread could fill, waited for on this thread.
+    auto nested = ab::async_blocking(pool.get_executor(), [&] {
+        try {
+            return ab::async_blocking(pool.get_executor(), [] { return 1; }, asio::use_future).get();
+        } catch (const std::logic_error&) {
+            return -1;
+        }
+    }, asio::use_future);
+    BOOST_REQUIRE((nested.wait_for(test::patience) == std::future_status::ready));
+    BOOST_TEST(nested.get() == -1);
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_thread_may_wait_for_work_another_thread_can_run)
+{
+    ab::blocking_pool pool({.max_threads = 2});
+    auto outer = ab::async_blocking(pool.get_executor(), [&] {
+        return ab::async_blocking(pool.get_executor(), [] { return 7; }, asio::use_future).get();
+    }, asio::use_future);
+    BOOST_REQUIRE((outer.wait_for(test::patience) == std::future_status::ready));
+    BOOST_TEST(outer.get() == 7);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

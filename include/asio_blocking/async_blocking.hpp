@@ -10,6 +10,9 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/executor.hpp>
 #include <boost/asio/is_executor.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <stdexcept>
 
 #include <type_traits>
 #include <utility>
@@ -32,6 +35,13 @@ concept blocking_callable = std::is_invocable_v<std::decay_t<F>> || std::is_invo
 template <typename F>
 using blocking_signature_t = typename blocking_signature<blocking_result_t<F>>::type;
 
+/// The handler use_future makes: its only use is a future someone will wait on.
+template <typename Handler>
+struct is_future_handler : std::false_type {};
+
+template <typename Signature, typename Allocator>
+struct is_future_handler<boost::asio::detail::promise_handler<Signature, Allocator>> : std::true_type {};
+
 /// The initiation object: has an executor (for experimental::use_promise) and takes fn as an
 /// argument (so deferred decay-copies it).
 template <typename IoExecutor>
@@ -46,6 +56,11 @@ public:
     template <typename Handler, typename F>
     void operator()(Handler&& handler, F&& fn) const
     {
+        // A future filled by the caller's own (and only) thread can never be waited for there.
+        if constexpr (is_future_handler<std::decay_t<Handler>>::value)
+            if (target_.pool->core().caller_is_sole_thread())
+                throw std::logic_error("asio_blocking::async_blocking: use_future on a thread of a pool with "
+                                       "max_threads = 1 would wait for itself (deadlock on get())");
         using op_type = blocking_op<std::decay_t<Handler>, IoExecutor, std::decay_t<F>, blocking_result_t<F>>;
         op_type::create(std::forward<Handler>(handler), ex_, std::forward<F>(fn))->start(target_);
     }
@@ -105,7 +120,9 @@ call_target default_target(const Executor& ex)
  * the handler is destroyed without being invoked and a late result is discarded.
  *
  * @par Thread safety
- * May be called from any thread, including pool threads.
+ * May be called from any thread, including pool threads. With `use_future` on a thread of a pool
+ * whose `max_threads` is 1, targeting that pool, it throws `std::logic_error`: the future could
+ * only be filled after the caller's own call returns, so waiting for it would deadlock.
  */
 template <detail::io_executor Executor, detail::blocking_callable F,
           typename CompletionToken = boost::asio::default_completion_token_t<Executor>>

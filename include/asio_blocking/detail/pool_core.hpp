@@ -89,6 +89,10 @@ public:
     lane_metrics metrics(const lane_core* lane) const;
 
     bool running_in_this_thread() const noexcept;
+
+    /// True on a thread of this pool while the pool may have no other thread: anything the
+    /// caller submits here starts only after its own call returns, so waiting for it deadlocks.
+    bool caller_is_sole_thread() const;
     std::size_t thread_count() const noexcept { return threads_observed_.load(std::memory_order_relaxed); }
 
     /// Tracked executors count as outstanding work, and keep the core alive: a call delivering
