@@ -213,7 +213,9 @@ void pool_core::hand_off_locked(operation* op, worker** wake_later)
     idle_.pop_back();
     w->idle = false;
     w->handoff = op;
-    start_locked(op, op->stamp_);
+    // The wait ends when the worker is running, not now: it records the wait once awake, so
+    // queue_wait includes the wake-up latency.
+    start_locked(op, op->stamp_, false);
     if (wake_later)
         *wake_later = w;
     else
@@ -244,12 +246,14 @@ operation* pool_core::take_next_locked(clock::time_point now)
     return op;
 }
 
-void pool_core::start_locked(operation* op, clock::time_point now)
+void pool_core::start_locked(operation* op, clock::time_point now, bool record_wait)
 {
     if (op->deadline_ != clock::time_point::max())
         deadlines_.erase({op->deadline_, op});
-    queue_wait_.record(to_ns(now - op->stamp_));
-    op->stamp_ = now;
+    if (record_wait) {
+        queue_wait_.record(to_ns(now - op->stamp_));
+        op->stamp_ = now;
+    }
     op->place_ = op_place::running;
     running_.push_back(op);
     ++busy_;
@@ -716,6 +720,9 @@ void pool_core::worker_loop(worker& self)
             if (!self.handoff)
                 break; // timed out, asked to exit, or stopped: retire (removes self from idle_)
             op = std::exchange(self.handoff, nullptr); // already started by hand_off_locked
+            const auto woke = clock::now();
+            queue_wait_.record(to_ns(woke - op->stamp_));
+            op->stamp_ = woke;
         }
         const bool grow = should_start_thread_locked(now);
         if (grow)

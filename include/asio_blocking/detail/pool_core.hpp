@@ -122,7 +122,7 @@ private:
     void enqueue_locked(operation* op);
     void hand_off_locked(operation* op, worker** wake_later);
     operation* take_next_locked(clock::time_point now);
-    void start_locked(operation* op, clock::time_point now);
+    void start_locked(operation* op, clock::time_point now, bool record_wait = true);
     void finish_locked(operation* op, operation::outcome outcome, clock::duration run_time);
     void leave_waiting_locked(operation* op);
     void release_lane_slot_locked(lane_core* lane);
