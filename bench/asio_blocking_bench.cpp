@@ -92,12 +92,15 @@ long context_switches(const std::string& prefix)
 /// Samples RSS on a thread while alive; reports the peak.
 class rss_sampler {
 public:
-    rss_sampler() : base_(rss_bytes()), peak_(base_), thread_([this] {
-        while (!stop_) {
-            peak_ = std::max(peak_.load(), rss_bytes());
-            std::this_thread::sleep_for(2ms);
-        }
-    })
+    rss_sampler()
+        : base_(rss_bytes())
+        , peak_(base_)
+        , thread_([this] {
+            while (!stop_) {
+                peak_ = std::max(peak_.load(), rss_bytes());
+                std::this_thread::sleep_for(2ms);
+            }
+        })
     {
     }
     ~rss_sampler() { finish(); }
@@ -166,10 +169,7 @@ struct runner {
     std::unique_ptr<ab::blocking_pool> pool;
     std::unique_ptr<asio::thread_pool> tp;
     std::vector<std::future<void>> futures;
-    std::size_t threads_started() const
-    {
-        return pool ? pool->metrics().threads_started : 0;
-    }
+    std::size_t threads_started() const { return pool ? pool->metrics().threads_started : 0; }
 };
 
 using submit_fn = std::function<void(std::function<void()>, done_token)>;
@@ -191,11 +191,11 @@ submit_fn make_submit(const std::string& kind, std::size_t k, asio::io_context& 
         return [tp, io_ex](std::function<void()> job, done_token done) {
             // The natural hand-rolled answer: run on the pool, post the completion back, keeping
             // work on the io_context meanwhile (else run() may return before it arrives).
-            asio::post(*tp, [job = std::move(job), done,
-                             ex = asio::prefer(io_ex, asio::execution::outstanding_work.tracked)] {
-                job();
-                asio::post(ex, done);
-            });
+            asio::post(
+                *tp, [job = std::move(job), done, ex = asio::prefer(io_ex, asio::execution::outstanding_work.tracked)] {
+                    job();
+                    asio::post(ex, done);
+                });
         };
     }
     if (kind == "thread_per_call") {
@@ -212,12 +212,12 @@ submit_fn make_submit(const std::string& kind, std::size_t k, asio::io_context& 
     runner* rp = &r;
     return [rp, io_ex](std::function<void()> job, done_token done) {
         auto work = asio::make_work_guard(io_ex);
-        rp->futures.push_back(std::async(std::launch::async, [job = std::move(job), done, work = std::move(work),
-                                                               io_ex]() mutable {
-            job();
-            asio::post(io_ex, done);
-            work.reset();
-        }));
+        rp->futures.push_back(
+            std::async(std::launch::async, [job = std::move(job), done, work = std::move(work), io_ex]() mutable {
+                job();
+                asio::post(io_ex, done);
+                work.reset();
+            }));
     };
 }
 
@@ -258,7 +258,8 @@ void print(const scenario_result& r)
               << ")\n";
     const double base = median(r.contenders.front().second.values.at(r.primary));
     std::cout << std::left << std::setw(26) << "contender" << std::right << std::setw(14) << "median" << std::setw(14)
-              << "min" << std::setw(14) << "max" << std::setw(9) << "ratio" << "   other (medians)\n";
+              << "min" << std::setw(14) << "max" << std::setw(9) << "ratio"
+              << "   other (medians)\n";
     for (const auto& [name, f] : r.contenders) {
         const auto& v = f.values.at(r.primary);
         const double m = median(v);
@@ -280,8 +281,8 @@ std::string to_json(const std::vector<scenario_result>& results, const std::stri
     for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
         js << (i ? "," : "") << "{\"name\":\"" << r.scenario << "\",\"primary\":\"" << r.primary << "\",\"unit\":\""
-           << r.unit << "\",\"higher_is_better\":" << (r.higher_is_better ? "true" : "false")
-           << ",\"baseline\":\"" << r.contenders.front().first << "\",\"contenders\":[";
+           << r.unit << "\",\"higher_is_better\":" << (r.higher_is_better ? "true" : "false") << ",\"baseline\":\""
+           << r.contenders.front().first << "\",\"contenders\":[";
         const double base = median(r.contenders.front().second.values.at(r.primary));
         for (std::size_t c = 0; c < r.contenders.size(); ++c) {
             const auto& [name, f] = r.contenders[c];
@@ -330,7 +331,9 @@ figures run_calls(const contender_spec& c, const config& cfg, long total, long w
     for (int rep = 0; rep < cfg.reps; ++rep) {
         asio::io_context io;
         runner r;
-        harness h{io, make_submit(c.kind, c.k, io, r, opts), [] { tiny_job(); }};
+        harness h{io, make_submit(c.kind, c.k, io, r, opts), [] {
+                      tiny_job();
+                  }};
         h.total = c.cap ? std::min(total, c.cap) : total;
         h.window = window;
         h.record_latency = latency;
@@ -341,10 +344,9 @@ figures run_calls(const contender_spec& c, const config& cfg, long total, long w
         io.run();
         const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
         f.values["calls_per_s"].push_back(h.done / secs);
-        f.values["threads_started"].push_back(
-            c.kind == "async_blocking" ? double(r.threads_started())
-            : c.kind == "thread_pool"  ? double(c.k)
-                                       : double(h.total));
+        f.values["threads_started"].push_back(c.kind == "async_blocking" ? double(r.threads_started())
+                                              : c.kind == "thread_pool"  ? double(c.k)
+                                                                         : double(h.total));
         if (latency) {
             f.values["p50_us"].push_back(percentile(h.latencies_us, 0.5));
             f.values["p99_us"].push_back(percentile(h.latencies_us, 0.99));
@@ -358,13 +360,15 @@ scenario_result tiny_throughput(const config& cfg, long window)
     const long n = cfg.scale(1'000'000, 20'000);
     const long cap = cfg.scale(20'000, 2'000);
     scenario_result r{"tiny-throughput W=" + (window ? std::to_string(window) : std::string("unbounded")),
-                      "calls_per_s", "calls/s", true, {}};
-    for (const contender_spec& c : {contender_spec{"thread_pool(1)", "thread_pool", 1},
-                                    contender_spec{"thread_pool(2)", "thread_pool", 2},
-                                    contender_spec{"thread_pool(512)", "thread_pool", 512},
-                                    contender_spec{"async_blocking", "async_blocking"},
-                                    contender_spec{"thread_per_call", "thread_per_call", 0, cap},
-                                    contender_spec{"std::async", "std_async", 0, cap}})
+                      "calls_per_s",
+                      "calls/s",
+                      true,
+                      {}};
+    for (const contender_spec& c :
+         {contender_spec{"thread_pool(1)", "thread_pool", 1}, contender_spec{"thread_pool(2)", "thread_pool", 2},
+          contender_spec{"thread_pool(512)", "thread_pool", 512}, contender_spec{"async_blocking", "async_blocking"},
+          contender_spec{"thread_per_call", "thread_per_call", 0, cap},
+          contender_spec{"std::async", "std_async", 0, cap}})
         r.contenders.emplace_back(c.label, run_calls(c, cfg, n, window, false));
     return r;
 }
@@ -374,10 +378,10 @@ scenario_result tiny_latency(const config& cfg)
     const long n = cfg.scale(50'000, 2'000);
     const long cap = cfg.scale(5'000, 500);
     scenario_result r{"tiny-latency W=1", "p50_us", "us", false, {}};
-    for (const contender_spec& c : {contender_spec{"thread_pool(1)", "thread_pool", 1},
-                                    contender_spec{"async_blocking", "async_blocking"},
-                                    contender_spec{"thread_per_call", "thread_per_call", 0, cap},
-                                    contender_spec{"std::async", "std_async", 0, cap}})
+    for (const contender_spec& c :
+         {contender_spec{"thread_pool(1)", "thread_pool", 1}, contender_spec{"async_blocking", "async_blocking"},
+          contender_spec{"thread_per_call", "thread_per_call", 0, cap},
+          contender_spec{"std::async", "std_async", 0, cap}})
         r.contenders.emplace_back(c.label, run_calls(c, cfg, n, 1, true));
     return r;
 }
@@ -389,7 +393,10 @@ scenario_result burst_sleep(const config& cfg)
     const double ideal_ms = std::ceil(n / 512.0) * std::chrono::duration<double, std::milli>(nap).count();
     scenario_result r{"burst-sleep " + std::to_string(n) + " x " + std::to_string(nap.count()) + "ms (ideal " +
                           std::to_string(int(ideal_ms)) + " ms)",
-                      "wall_ms", "ms", false, {}};
+                      "wall_ms",
+                      "ms",
+                      false,
+                      {}};
     for (const contender_spec& c : {contender_spec{"thread_pool(512) warm", "thread_pool", 512},
                                     contender_spec{"async_blocking cold", "async_blocking"},
                                     contender_spec{"thread_per_call", "thread_per_call", 0, cfg.scale(2'000, 200)}}) {
@@ -397,7 +404,9 @@ scenario_result burst_sleep(const config& cfg)
         for (int rep = 0; rep < cfg.reps; ++rep) {
             asio::io_context io;
             runner r2;
-            harness h{io, make_submit(c.kind, c.k, io, r2, {.max_threads = 512}), [nap] { std::this_thread::sleep_for(nap); }};
+            harness h{io, make_submit(c.kind, c.k, io, r2, {.max_threads = 512}), [nap] {
+                          std::this_thread::sleep_for(nap);
+                      }};
             h.total = c.cap ? std::min(n, c.cap) : n;
             if (c.kind == "thread_pool") // prestart: post a no-op to every thread first
                 for (int i = 0; i < 512; ++i)
@@ -407,12 +416,14 @@ scenario_result burst_sleep(const config& cfg)
             asio::post(io, [&] { h.issue_more(); });
             io.run();
             const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
-            const double scaled_ideal = std::ceil(h.total / 512.0) * std::chrono::duration<double, std::milli>(nap).count();
+            const double scaled_ideal =
+                std::ceil(h.total / 512.0) * std::chrono::duration<double, std::milli>(nap).count();
             f.values["wall_ms"].push_back(ms);
             f.values["x_ideal"].push_back(ms / scaled_ideal);
             f.values["peak_rss_kib"].push_back(rss.finish() / 1024.0);
-            f.values["peak_threads"].push_back(r2.pool ? double(r2.pool->metrics().peak_threads)
-                                                       : c.kind == "thread_pool" ? 512.0 : double(h.total));
+            f.values["peak_threads"].push_back(r2.pool                   ? double(r2.pool->metrics().peak_threads)
+                                               : c.kind == "thread_pool" ? 512.0
+                                                                         : double(h.total));
         }
         r.contenders.emplace_back(c.label, std::move(f));
     }
@@ -422,8 +433,8 @@ scenario_result burst_sleep(const config& cfg)
 scenario_result queued_memory(const config& cfg)
 {
     const long n = cfg.scale(1'000'000, 50'000);
-    scenario_result r{"queued-memory " + std::to_string(n) + " calls behind one busy worker", "bytes_per_call", "B",
-                      false, {}};
+    scenario_result r{
+        "queued-memory " + std::to_string(n) + " calls behind one busy worker", "bytes_per_call", "B", false, {}};
     struct callback16 { // a 16-byte callback, as the goal states
         long* done;
         long pad;
@@ -441,10 +452,16 @@ scenario_result queued_memory(const config& cfg)
             const long before = heap_bytes();
             if (kind == "async_blocking") {
                 pool = std::make_unique<ab::blocking_pool>(ab::pool_options{.max_threads = 1});
-                ab::async_blocking(*pool, io.get_executor(), [gate] { gate.wait(); }, callback16{&done, 0});
+                ab::async_blocking(
+                    *pool, io.get_executor(), [gate] { gate.wait(); }, callback16{&done, 0});
                 for (long i = 0; i < n; ++i) // a 16-byte fn
-                    ab::async_blocking(*pool, io.get_executor(), [a = i, b = i] { (void)a; (void)b; },
-                                       callback16{&done, 0});
+                    ab::async_blocking(
+                        *pool, io.get_executor(),
+                        [a = i, b = i] {
+                            (void)a;
+                            (void)b;
+                        },
+                        callback16{&done, 0});
             } else {
                 tp = std::make_unique<asio::thread_pool>(1);
                 auto io_ex = io.get_executor();
@@ -482,8 +499,8 @@ std::uint64_t burn_cpu(std::chrono::microseconds how_long)
 scenario_result loop_lag(const config& cfg)
 {
     const long n = cfg.scale(2'000, 200);
-    scenario_result r{"loop-lag " + std::to_string(n) + " CPU-bound 1 ms calls, 1 ms timer", "lag_p99_us", "us",
-                      false, {}};
+    scenario_result r{
+        "loop-lag " + std::to_string(n) + " CPU-bound 1 ms calls, 1 ms timer", "lag_p99_us", "us", false, {}};
     for (const std::string kind : {"inline", "async_blocking"}) {
         figures f;
         for (int rep = 0; rep < cfg.reps; ++rep) {
@@ -507,8 +524,9 @@ scenario_result loop_lag(const config& cfg)
                         burn_cpu(1ms);
                         finish();
                     } else {
-                        ab::async_blocking(pool, io.get_executor(), [] { return burn_cpu(1ms); },
-                                           [finish](std::exception_ptr, std::uint64_t) { finish(); });
+                        ab::async_blocking(
+                            pool, io.get_executor(), [] { return burn_cpu(1ms); },
+                            [finish](std::exception_ptr, std::uint64_t) { finish(); });
                     }
                 }
                 if (issued < n) {
@@ -535,17 +553,24 @@ scenario_result idle_cost(const config& cfg)
 {
     const auto idle_for = cfg.smoke ? 1s : 5s;
     const auto idle_timeout = cfg.smoke ? 300ms : 1s;
-    scenario_result r{"idle-cost after a burst, " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle_for).count()) +
-                          " s idle, idle_timeout " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(idle_timeout).count()) + " ms",
-                      "wakeups_beyond_expiries", "wake-ups", false, {}};
+    scenario_result r{"idle-cost after a burst, " +
+                          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle_for).count()) +
+                          " s idle, idle_timeout " +
+                          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(idle_timeout).count()) +
+                          " ms",
+                      "wakeups_beyond_expiries",
+                      "wake-ups",
+                      false,
+                      {}};
     figures f;
     for (int rep = 0; rep < std::min(cfg.reps, 3); ++rep) {
-        ab::blocking_pool pool({.min_threads = 2, .max_threads = 32, .idle_timeout = idle_timeout, .thread_name = "idlebench"});
+        ab::blocking_pool pool(
+            {.min_threads = 2, .max_threads = 32, .idle_timeout = idle_timeout, .thread_name = "idlebench"});
         {
             std::vector<std::future<void>> calls;
             for (int i = 0; i < 64; ++i)
-                calls.push_back(ab::async_blocking(pool.get_executor(), [] { std::this_thread::sleep_for(20ms); },
-                                                   asio::use_future));
+                calls.push_back(ab::async_blocking(
+                    pool.get_executor(), [] { std::this_thread::sleep_for(20ms); }, asio::use_future));
             for (auto& c : calls)
                 c.get();
         }
@@ -567,7 +592,8 @@ scenario_result idle_cost(const config& cfg)
         f.values["wakeups_total"].push_back(double(switches));
         f.values["idle_cpu_ms"].push_back(cpu * 1000);
         f.values["shrink_ms"].push_back(shrink_ms);
-        f.values["shrink_x_idle_timeout"].push_back(shrink_ms / std::chrono::duration<double, std::milli>(idle_timeout).count());
+        f.values["shrink_x_idle_timeout"].push_back(shrink_ms /
+                                                    std::chrono::duration<double, std::milli>(idle_timeout).count());
         f.values["threads_after_burst"].push_back(double(threads_after_burst));
     }
     r.contenders.emplace_back("async_blocking", std::move(f));
@@ -593,7 +619,8 @@ scenario_result metrics_overhead(const config& cfg)
             prev = t;
             (void)clock_type::now();
         }
-        rec.values["ns_per_call"].push_back(std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / n);
+        rec.values["ns_per_call"].push_back(
+            std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / n);
     }
     const figures tiny = run_calls({"async_blocking", "async_blocking"}, cfg, cfg.scale(500'000, 20'000), 1024, false);
     for (double cps : tiny.values.at("calls_per_s"))
@@ -623,7 +650,7 @@ int main(int argc, char** argv)
 {
     config cfg;
     std::string scenario = "all", json_path;
-    const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep", "queued-memory",
+    const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep",     "queued-memory",
                                             "loop-lag",        "idle-cost",    "metrics-overhead"};
     po::options_description desc("asio_blocking_bench: async_blocking against hand-rolled alternatives\n\nOptions");
     desc.add_options()("help,h", "show this help")(
@@ -654,7 +681,9 @@ int main(int argc, char** argv)
     const std::string machine = machine_description();
     std::cout << "asio_blocking_bench on " << machine << (cfg.smoke ? " (smoke mode)" : "") << ", " << cfg.reps
               << " repetitions\n";
-    auto wanted = [&](const std::string& n) { return scenario == "all" || scenario == n; };
+    auto wanted = [&](const std::string& n) {
+        return scenario == "all" || scenario == n;
+    };
     std::vector<scenario_result> results;
     auto add = [&](scenario_result r) {
         print(r);

@@ -51,7 +51,8 @@ int main()
     ticker.async_wait(tick);
 
     // 2. Read the file on the io_context's default pool; the handler runs back on the loop.
-    asio_blocking::async_blocking(io.get_executor(), [] { return read_file("/proc/self/status"); },
+    asio_blocking::async_blocking(
+        io.get_executor(), [] { return read_file("/proc/self/status"); },
         [&](std::exception_ptr error, std::string text) {
             if (error) {
                 std::cerr << "read failed\n";
@@ -60,7 +61,8 @@ int main()
             std::cout << "read " << text.size() << " bytes of /proc/self/status\n";
 
             // 3. Chain: hash what was read, again off the loop.
-            asio_blocking::async_blocking(io.get_executor(), [text] { return slow_hash(text); },
+            asio_blocking::async_blocking(
+                io.get_executor(), [text] { return slow_hash(text); },
                 [&](std::exception_ptr error, std::uint64_t digest) {
                     if (!error)
                         std::printf("hash %016llx\n", static_cast<unsigned long long>(digest));
@@ -70,7 +72,8 @@ int main()
         });
 
     // 4. Errors arrive as exceptions in the exception_ptr: nothing is lost, the worker survives.
-    asio_blocking::async_blocking(io.get_executor(), [] { return read_file("/no/such/file"); },
+    asio_blocking::async_blocking(
+        io.get_executor(), [] { return read_file("/no/such/file"); },
         [](std::exception_ptr error, std::string) {
             try {
                 if (error)

@@ -26,7 +26,8 @@ asio::awaitable<void> handle_request(int id)
 {
     auto ex = co_await asio::this_coro::executor;
     // The coroutine suspends; the loop serves others; the result arrives on this executor.
-    int row = co_await asio_blocking::async_blocking(ex, [id] { return query_database(id); }, asio::use_awaitable);
+    int row = co_await asio_blocking::async_blocking(
+        ex, [id] { return query_database(id); }, asio::use_awaitable);
     std::cout << "request " << id << " -> row " << row << '\n';
 }
 
@@ -36,8 +37,9 @@ asio::awaitable<void> with_timeout()
     asio::steady_timer timer(ex, 20ms);
     // A call that takes too long: the timer wins, the call is cancelled (if still queued) or
     // abandoned (if running; it finishes on its worker and its result is dropped).
-    auto result = co_await (asio_blocking::async_blocking(ex, [] { return query_database(99); }, asio::use_awaitable)
-                            || timer.async_wait(asio::use_awaitable));
+    auto result = co_await (asio_blocking::async_blocking(
+                                ex, [] { return query_database(99); }, asio::use_awaitable) ||
+                            timer.async_wait(asio::use_awaitable));
     std::cout << (result.index() == 1 ? "slow query timed out after 20ms\n" : "slow query finished\n");
 }
 

@@ -12,7 +12,8 @@ namespace asio_blocking {
 // ---------------------------------------------------------------------------------------------
 // blocking_pool
 
-blocking_pool::blocking_pool(pool_options options) : core_(detail::pool_core::create(std::move(options)))
+blocking_pool::blocking_pool(pool_options options)
+    : core_(detail::pool_core::create(std::move(options)))
 {
     boost::asio::use_service<detail::context_service>(*this).set_self(this);
 }
@@ -30,30 +31,49 @@ blocking_pool::executor_type blocking_pool::get_executor() noexcept
     return executor_type(this, std::allocator<void>(), 0, detail::call_settings{});
 }
 
-void blocking_pool::stop() noexcept { core_->stop(); }
+void blocking_pool::stop() noexcept
+{
+    core_->stop();
+}
 
-void blocking_pool::join() { core_->join(); }
+void blocking_pool::join()
+{
+    core_->join();
+}
 
-bool blocking_pool::join_for(std::chrono::steady_clock::duration timeout) { return core_->join_for(timeout); }
+bool blocking_pool::join_for(std::chrono::steady_clock::duration timeout)
+{
+    return core_->join_for(timeout);
+}
 
 void blocking_pool::set_limits(std::size_t min_threads, std::size_t max_threads)
 {
     core_->set_limits(min_threads, max_threads);
 }
 
-pool_metrics blocking_pool::metrics() const { return core_->metrics(); }
+pool_metrics blocking_pool::metrics() const
+{
+    return core_->metrics();
+}
 
 // ---------------------------------------------------------------------------------------------
 // lane
 
 lane::lane(blocking_pool& pool, std::size_t limit, std::string name)
-    : pool_(&pool), core_(pool.core().add_lane(std::move(name), limit))
+    : pool_(&pool)
+    , core_(pool.core().add_lane(std::move(name), limit))
 {
 }
 
-void lane::set_limit(std::size_t limit) { pool_->core().set_lane_limit(core_, limit); }
+void lane::set_limit(std::size_t limit)
+{
+    pool_->core().set_lane_limit(core_, limit);
+}
 
-lane_metrics lane::metrics() const { return pool_->core().metrics(core_); }
+lane_metrics lane::metrics() const
+{
+    return pool_->core().metrics(core_);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The per-context registry and service
@@ -107,7 +127,10 @@ void context_link::shutdown() noexcept
     }
 }
 
-context_service::context_service(boost::asio::execution_context& ctx) : boost::asio::execution_context::service(ctx) {}
+context_service::context_service(boost::asio::execution_context& ctx)
+    : boost::asio::execution_context::service(ctx)
+{
+}
 
 context_service::~context_service() = default;
 

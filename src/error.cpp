@@ -13,8 +13,10 @@ public:
     std::string message(int ev) const override
     {
         switch (static_cast<error>(ev)) {
-        case error::queue_full: return "the blocking pool's queue is full";
-        case error::deadline_expired: return "the call's queue deadline passed before it started";
+        case error::queue_full:
+            return "the blocking pool's queue is full";
+        case error::deadline_expired:
+            return "the call's queue deadline passed before it started";
         }
         return "asio_blocking error " + std::to_string(ev);
     }

@@ -63,8 +63,7 @@ void print_latency(std::ostream& os, const char* name, const latency_summary& l)
 void json_latency(std::ostream& os, const char* name, const latency_summary& l)
 {
     os << '"' << name << "\":{\"count\":" << l.count << ",\"p50_ns\":" << l.p50.count()
-       << ",\"p90_ns\":" << l.p90.count() << ",\"p99_ns\":" << l.p99.count() << ",\"max_ns\":" << l.max.count()
-       << '}';
+       << ",\"p90_ns\":" << l.p90.count() << ",\"p99_ns\":" << l.p99.count() << ",\"max_ns\":" << l.max.count() << '}';
 }
 
 } // namespace
@@ -73,12 +72,11 @@ std::ostream& operator<<(std::ostream& os, const pool_metrics& m)
 {
     os << "threads=" << m.threads << " (idle=" << m.idle_threads << " busy=" << m.busy_threads
        << ") queued=" << m.queued << " waiting_admission=" << m.waiting_admission
-       << " waiting_in_lanes=" << m.waiting_in_lanes << " submitted=" << m.submitted
-       << " completed=" << m.completed << " failed=" << m.failed << " cancelled=" << m.cancelled
-       << " (abandoned=" << m.abandoned << ") rejected=" << m.rejected << " expired=" << m.expired
-       << " started=" << m.threads_started << " retired=" << m.threads_retired
-       << " start_failures=" << m.thread_start_failures << " peak_threads=" << m.peak_threads
-       << " peak_queued=" << m.peak_queued;
+       << " waiting_in_lanes=" << m.waiting_in_lanes << " submitted=" << m.submitted << " completed=" << m.completed
+       << " failed=" << m.failed << " cancelled=" << m.cancelled << " (abandoned=" << m.abandoned
+       << ") rejected=" << m.rejected << " expired=" << m.expired << " started=" << m.threads_started
+       << " retired=" << m.threads_retired << " start_failures=" << m.thread_start_failures
+       << " peak_threads=" << m.peak_threads << " peak_queued=" << m.peak_queued;
     print_latency(os, "queue_wait", m.queue_wait);
     print_latency(os, "run_time", m.run_time);
     return os;
@@ -88,9 +86,9 @@ std::string to_json(const pool_metrics& m)
 {
     std::ostringstream os;
     os << "{\"threads\":" << m.threads << ",\"idle_threads\":" << m.idle_threads
-       << ",\"busy_threads\":" << m.busy_threads << ",\"queued\":" << m.queued << ",\"queued_by_priority\":{\"low\":"
-       << m.queued_by_priority[0] << ",\"normal\":" << m.queued_by_priority[1] << ",\"high\":"
-       << m.queued_by_priority[2] << "},\"waiting_admission\":" << m.waiting_admission
+       << ",\"busy_threads\":" << m.busy_threads << ",\"queued\":" << m.queued
+       << ",\"queued_by_priority\":{\"low\":" << m.queued_by_priority[0] << ",\"normal\":" << m.queued_by_priority[1]
+       << ",\"high\":" << m.queued_by_priority[2] << "},\"waiting_admission\":" << m.waiting_admission
        << ",\"waiting_in_lanes\":" << m.waiting_in_lanes << ",\"outstanding_work\":" << m.outstanding_work
        << ",\"submitted\":" << m.submitted << ",\"completed\":" << m.completed << ",\"failed\":" << m.failed
        << ",\"cancelled\":" << m.cancelled << ",\"abandoned\":" << m.abandoned << ",\"rejected\":" << m.rejected

@@ -140,8 +140,8 @@ pool_core::admission pool_core::submit(operation* op)
         lane->waiting_.push_back(op);
         op->place_ = op_place::lane;
     } else {
-        const bool full = options_.queue_capacity != 0 && queued_ >= options_.queue_capacity
-                          && idle_.empty() && !op->bypass_stop_;
+        const bool full =
+            options_.queue_capacity != 0 && queued_ >= options_.queue_capacity && idle_.empty() && !op->bypass_stop_;
         // A pool thread never waits on its own pool: that could deadlock it.
         if (full && !(running_in_this_thread() && !op->can_wait_for_room_)) {
             if (options_.on_overflow == overflow_policy::reject) {
@@ -151,8 +151,7 @@ pool_core::admission pool_core::submit(operation* op)
             if (!op->can_wait_for_room_) {
                 ++room_waiters_;
                 room_cv_.wait(lk, [&] {
-                    return state_ >= pool_state::stopped || !idle_.empty()
-                           || queued_ < options_.queue_capacity;
+                    return state_ >= pool_state::stopped || !idle_.empty() || queued_ < options_.queue_capacity;
                 });
                 --room_waiters_;
                 if (!accepting_locked()) {
@@ -189,8 +188,8 @@ void pool_core::admit_locked(operation* op, worker** wake_later)
 {
     if (!idle_.empty()) {
         hand_off_locked(op, wake_later);
-    } else if (options_.queue_capacity != 0 && queued_ >= options_.queue_capacity
-               && op->can_wait_for_room_ && !op->bypass_stop_) {
+    } else if (options_.queue_capacity != 0 && queued_ >= options_.queue_capacity && op->can_wait_for_room_ &&
+               !op->bypass_stop_) {
         admission_.push_back(op);
         op->place_ = op_place::admission;
     } else {
@@ -272,15 +271,21 @@ void pool_core::finish_locked(operation* op, operation::outcome outcome, clock::
         const std::uint64_t ns = to_ns(run_time);
         run_time_.record(ns);
         // Moving average over ~8 calls: quick to notice that calls turned slow, or fast.
-        avg_run_ns_ = static_cast<std::uint64_t>(
-            static_cast<std::int64_t>(avg_run_ns_)
-            + (static_cast<std::int64_t>(ns) - static_cast<std::int64_t>(avg_run_ns_)) / 8);
+        avg_run_ns_ =
+            static_cast<std::uint64_t>(static_cast<std::int64_t>(avg_run_ns_) +
+                                       (static_cast<std::int64_t>(ns) - static_cast<std::int64_t>(avg_run_ns_)) / 8);
     }
     if (!abandoned) {
         switch (outcome) {
-        case operation::outcome::returned: ++completed_; break;
-        case operation::outcome::threw: ++failed_; break;
-        case operation::outcome::skipped: ++cancelled_; break;
+        case operation::outcome::returned:
+            ++completed_;
+            break;
+        case operation::outcome::threw:
+            ++failed_;
+            break;
+        case operation::outcome::skipped:
+            ++cancelled_;
+            break;
         }
     }
     if (lane_core* lane = op->lane_) {
@@ -410,8 +415,8 @@ void pool_core::stop() noexcept
 
 bool pool_core::drained_locked() const noexcept
 {
-    if (queued_ != 0 || !admission_.empty() || busy_ != 0 || delivering_ != 0
-        || outstanding_work_.load(std::memory_order_relaxed) != 0)
+    if (queued_ != 0 || !admission_.empty() || busy_ != 0 || delivering_ != 0 ||
+        outstanding_work_.load(std::memory_order_relaxed) != 0)
         return false;
     return std::all_of(lanes_.begin(), lanes_.end(), [](const lane_core& l) { return l.waiting_.empty(); });
 }
@@ -843,8 +848,8 @@ void pool_core::monitor_loop()
             if (drain_waiters_ > 0 && drained_locked())
                 drained_cv_.notify_all();
             lk.unlock();
-            abort_all(expired, std::make_exception_ptr(
-                                   boost::system::system_error(make_error_code(error::deadline_expired))));
+            abort_all(expired,
+                      std::make_exception_ptr(boost::system::system_error(make_error_code(error::deadline_expired))));
             lk.lock();
             continue;
         }
@@ -890,8 +895,8 @@ void pool_core::set_lane_limit(lane_core* lane, std::size_t limit)
 lane_metrics pool_core::metrics(const lane_core* lane) const
 {
     std::lock_guard lk(mutex_);
-    return {lane->name_, lane->limit_, lane->running_, lane->admitted_, lane->waiting_.size(),
-            lane->peak_running_, lane->completed_};
+    return {lane->name_,           lane->limit_,        lane->running_,  lane->admitted_,
+            lane->waiting_.size(), lane->peak_running_, lane->completed_};
 }
 
 pool_metrics pool_core::metrics() const

@@ -29,7 +29,10 @@ namespace {
 struct move_only_result {
     std::unique_ptr<int> value;
     move_only_result() = default;
-    explicit move_only_result(int v) : value(std::make_unique<int>(v)) {}
+    explicit move_only_result(int v)
+        : value(std::make_unique<int>(v))
+    {
+    }
     move_only_result(move_only_result&&) = default;
     move_only_result& operator=(move_only_result&&) = default;
 };
@@ -38,9 +41,19 @@ struct copy_counting {
     static inline std::atomic<int> copies{0};
     int value = 0;
     copy_counting() = default;
-    explicit copy_counting(int v) : value(v) {}
-    copy_counting(const copy_counting& o) : value(o.value) { ++copies; }
-    copy_counting(copy_counting&& o) noexcept : value(o.value) {}
+    explicit copy_counting(int v)
+        : value(v)
+    {
+    }
+    copy_counting(const copy_counting& o)
+        : value(o.value)
+    {
+        ++copies;
+    }
+    copy_counting(copy_counting&& o) noexcept
+        : value(o.value)
+    {
+    }
     copy_counting& operator=(const copy_counting& o)
     {
         value = o.value;
@@ -95,15 +108,18 @@ BOOST_AUTO_TEST_CASE(callback_runs_on_the_callers_executor_never_inside_the_init
     std::thread::id fn_thread, handler_thread;
     int result = 0;
     bool called = false;
-    ab::async_blocking(pool, io.get_executor(), [&] {
-        fn_thread = std::this_thread::get_id();
-        return 6 * 7;
-    }, [&](std::exception_ptr e, int v) {
-        BOOST_TEST(!e);
-        handler_thread = std::this_thread::get_id();
-        result = v;
-        called = true;
-    });
+    ab::async_blocking(
+        pool, io.get_executor(),
+        [&] {
+            fn_thread = std::this_thread::get_id();
+            return 6 * 7;
+        },
+        [&](std::exception_ptr e, int v) {
+            BOOST_TEST(!e);
+            handler_thread = std::this_thread::get_id();
+            result = v;
+            called = true;
+        });
     BOOST_TEST(!called);
     io.run(); // returns only after the handler: the call keeps outstanding work on io
     BOOST_TEST(called);
@@ -118,9 +134,8 @@ BOOST_AUTO_TEST_CASE(io_context_run_waits_for_a_pending_call)
     ab::blocking_pool pool;
     test::gate gate;
     bool called = false;
-    ab::async_blocking(pool, io.get_executor(), [&] { return gate.wait(); }, [&](std::exception_ptr, bool ok) {
-        called = ok;
-    });
+    ab::async_blocking(
+        pool, io.get_executor(), [&] { return gate.wait(); }, [&](std::exception_ptr, bool ok) { called = ok; });
     std::thread opener([&] {
         test::eventually([&] { return gate.waiting() == 1; });
         gate.open();
@@ -132,26 +147,33 @@ BOOST_AUTO_TEST_CASE(io_context_run_waits_for_a_pending_call)
 
 BOOST_AUTO_TEST_CASE(use_awaitable_returns_the_value_and_rethrows_the_same_type)
 {
-    static_assert(std::is_same_v<decltype(ab::async_blocking(std::declval<asio::io_context::executor_type>(),
-                                                             [] { return 1; }, asio::use_awaitable)),
-                                 asio::awaitable<int>>);
-    static_assert(std::is_same_v<decltype(ab::async_blocking(std::declval<asio::io_context::executor_type>(),
-                                                             [] {}, asio::use_awaitable)),
+    static_assert(
+        std::is_same_v<decltype(ab::async_blocking(
+                           std::declval<asio::io_context::executor_type>(), [] { return 1; }, asio::use_awaitable)),
+                       asio::awaitable<int>>);
+    static_assert(std::is_same_v<decltype(ab::async_blocking(
+                                     std::declval<asio::io_context::executor_type>(), [] {}, asio::use_awaitable)),
                                  asio::awaitable<void>>);
     asio::io_context io;
     ab::blocking_pool pool;
     int value = 0;
     bool caught = false;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        auto ex = co_await asio::this_coro::executor;
-        value = co_await ab::async_blocking(pool, ex, [] { return 7; }, asio::use_awaitable);
-        co_await ab::async_blocking(pool, ex, [] {}, asio::use_awaitable);
-        try {
-            co_await ab::async_blocking(pool, ex, []() -> int { throw std::out_of_range("boom"); }, asio::use_awaitable);
-        } catch (const std::out_of_range& e) {
-            caught = std::string(e.what()) == "boom";
-        }
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            value = co_await ab::async_blocking(
+                pool, ex, [] { return 7; }, asio::use_awaitable);
+            co_await ab::async_blocking(
+                pool, ex, [] {}, asio::use_awaitable);
+            try {
+                co_await ab::async_blocking(
+                    pool, ex, []() -> int { throw std::out_of_range("boom"); }, asio::use_awaitable);
+            } catch (const std::out_of_range& e) {
+                caught = std::string(e.what()) == "boom";
+            }
+        },
+        asio::detached);
     io.run();
     BOOST_TEST(value == 7);
     BOOST_TEST(caught);
@@ -164,19 +186,25 @@ BOOST_AUTO_TEST_CASE(co_await_with_a_lambda_capturing_strings_by_value)
     asio::io_context io;
     ab::blocking_pool pool;
     std::size_t named = 0, temporary = 0;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        auto ex = co_await asio::this_coro::executor;
-        const std::string name(100, 'x');
-        auto fn = [name, other = std::string(64, 'y')] { return name.size() + other.size(); };
-        named = co_await ab::async_blocking(pool, ex, std::move(fn), asio::use_awaitable);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            const std::string name(100, 'x');
+            auto fn = [name, other = std::string(64, 'y')] {
+                return name.size() + other.size();
+            };
+            named = co_await ab::async_blocking(pool, ex, std::move(fn), asio::use_awaitable);
 #if defined(__clang__) || !defined(__GNUC__) || __GNUC__ >= 13
-        // GCC 12 destroys a capturing lambda temporary inside a co_await expression twice (a
-        // compiler bug that hits every Asio initiating function; see the README). Elsewhere:
-        temporary = co_await ab::async_blocking(pool, ex, [name] { return name.size() + 64; }, asio::use_awaitable);
+            // GCC 12 destroys a capturing lambda temporary inside a co_await expression twice (a
+            // compiler bug that hits every Asio initiating function; see the README). Elsewhere:
+            temporary = co_await ab::async_blocking(
+                pool, ex, [name] { return name.size() + 64; }, asio::use_awaitable);
 #else
-        temporary = named;
+            temporary = named;
 #endif
-    }, asio::detached);
+        },
+        asio::detached);
     io.run();
     BOOST_TEST(named == 164u);
     BOOST_TEST(temporary == 164u);
@@ -185,11 +213,14 @@ BOOST_AUTO_TEST_CASE(co_await_with_a_lambda_capturing_strings_by_value)
 BOOST_AUTO_TEST_CASE(use_future_works_without_any_io_context)
 {
     ab::blocking_pool pool;
-    auto f = ab::async_blocking(pool.get_executor(), [] { return std::string("sync"); }, asio::use_future);
+    auto f = ab::async_blocking(
+        pool.get_executor(), [] { return std::string("sync"); }, asio::use_future);
     BOOST_TEST(f.get() == "sync");
-    auto g = ab::async_blocking(pool.get_executor(), []() -> int { throw std::invalid_argument("x"); }, asio::use_future);
+    auto g = ab::async_blocking(
+        pool.get_executor(), []() -> int { throw std::invalid_argument("x"); }, asio::use_future);
     BOOST_CHECK_THROW(g.get(), std::invalid_argument);
-    auto v = ab::async_blocking(pool.get_executor(), [] {}, asio::use_future);
+    auto v = ab::async_blocking(
+        pool.get_executor(), [] {}, asio::use_future);
     v.get();
 }
 
@@ -198,7 +229,8 @@ BOOST_AUTO_TEST_CASE(deferred_runs_nothing_until_launched)
     asio::io_context io;
     ab::blocking_pool pool;
     std::atomic<int> runs{0};
-    auto op = ab::async_blocking(pool, io.get_executor(), [&] { return ++runs; }, asio::deferred);
+    auto op = ab::async_blocking(
+        pool, io.get_executor(), [&] { return ++runs; }, asio::deferred);
     io.poll();
     BOOST_TEST(runs.load() == 0);
     int got = 0;
@@ -214,12 +246,17 @@ BOOST_AUTO_TEST_CASE(as_tuple_delivers_the_exception_as_a_value)
     asio::io_context io;
     ab::blocking_pool pool;
     bool ok = false;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        auto ex = co_await asio::this_coro::executor;
-        auto [e1, v1] = co_await ab::async_blocking(pool, ex, [] { return 5; }, asio::as_tuple(asio::use_awaitable));
-        auto [e2, v2] = co_await ab::async_blocking(pool, ex, []() -> int { throw 1; }, asio::as_tuple(asio::use_awaitable));
-        ok = !e1 && v1 == 5 && e2 && v2 == 0;
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            auto [e1, v1] = co_await ab::async_blocking(
+                pool, ex, [] { return 5; }, asio::as_tuple(asio::use_awaitable));
+            auto [e2, v2] = co_await ab::async_blocking(
+                pool, ex, []() -> int { throw 1; }, asio::as_tuple(asio::use_awaitable));
+            ok = !e1 && v1 == 5 && e2 && v2 == 0;
+        },
+        asio::detached);
     io.run();
     BOOST_TEST(ok);
 }
@@ -229,7 +266,8 @@ BOOST_AUTO_TEST_CASE(experimental_use_promise_is_supported)
     asio::io_context io;
     ab::blocking_pool pool;
     int got = 0;
-    auto p = ab::async_blocking(pool, io.get_executor(), [] { return 9; }, asio::experimental::use_promise);
+    auto p = ab::async_blocking(
+        pool, io.get_executor(), [] { return 9; }, asio::experimental::use_promise);
     p([&](std::exception_ptr e, int v) {
         if (!e)
             got = v;
@@ -242,10 +280,12 @@ BOOST_AUTO_TEST_CASE(a_throwing_fn_is_delivered_and_the_worker_survives)
 {
     ab::blocking_pool pool({.max_threads = 1});
     for (int i = 0; i < 20; ++i) {
-        auto f = ab::async_blocking(pool.get_executor(), []() -> int { throw std::runtime_error("again"); }, asio::use_future);
+        auto f = ab::async_blocking(
+            pool.get_executor(), []() -> int { throw std::runtime_error("again"); }, asio::use_future);
         BOOST_CHECK_THROW(f.get(), std::runtime_error);
     }
-    auto ok = ab::async_blocking(pool.get_executor(), [] { return 1; }, asio::use_future);
+    auto ok = ab::async_blocking(
+        pool.get_executor(), [] { return 1; }, asio::use_future);
     BOOST_TEST(ok.get() == 1);
     const auto m = pool.metrics();
     BOOST_TEST(m.failed == 20u);
@@ -259,12 +299,14 @@ BOOST_AUTO_TEST_CASE(move_only_callables_and_results_are_moved_never_copied)
     ab::blocking_pool pool;
     auto owned = std::make_unique<int>(11);
     std::unique_ptr<int> got;
-    ab::async_blocking(pool, io.get_executor(), [p = std::move(owned)]() mutable { return move_only_result(*p); },
-                       [&](std::exception_ptr, move_only_result r) { got = std::move(r.value); });
+    ab::async_blocking(
+        pool, io.get_executor(), [p = std::move(owned)]() mutable { return move_only_result(*p); },
+        [&](std::exception_ptr, move_only_result r) { got = std::move(r.value); });
     copy_counting::copies = 0;
     int counted = 0;
-    ab::async_blocking(pool, io.get_executor(), [] { return copy_counting(3); },
-                       [&](std::exception_ptr, copy_counting c) { counted = c.value; });
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return copy_counting(3); },
+        [&](std::exception_ptr, copy_counting c) { counted = c.value; });
     io.run();
     BOOST_TEST_REQUIRE(got != nullptr);
     BOOST_TEST(*got == 11);
@@ -280,8 +322,9 @@ BOOST_AUTO_TEST_CASE(operation_storage_uses_the_handlers_allocator)
         ab::blocking_pool pool;
         int done = 0;
         for (int i = 0; i < 10; ++i)
-            ab::async_blocking(pool, io.get_executor(), [i] { return i; },
-                               asio::bind_allocator(counting_allocator<void>(), [&](std::exception_ptr, int) { ++done; }));
+            ab::async_blocking(
+                pool, io.get_executor(), [i] { return i; },
+                asio::bind_allocator(counting_allocator<void>(), [&](std::exception_ptr, int) { ++done; }));
         io.run();
         BOOST_TEST(done == 10);
     }
@@ -294,10 +337,10 @@ BOOST_AUTO_TEST_CASE(handler_runs_on_its_associated_executor)
     asio::io_context caller, other;
     ab::blocking_pool pool;
     std::thread::id handler_thread;
-    ab::async_blocking(pool, caller.get_executor(), [] { return 1; },
-                       asio::bind_executor(other.get_executor(), [&](std::exception_ptr, int) {
-                           handler_thread = std::this_thread::get_id();
-                       }));
+    ab::async_blocking(
+        pool, caller.get_executor(), [] { return 1; },
+        asio::bind_executor(other.get_executor(),
+                            [&](std::exception_ptr, int) { handler_thread = std::this_thread::get_id(); }));
     std::thread other_thread([&] {
         auto guard = asio::make_work_guard(other);
         test::eventually([&] { return other.poll() > 0; });
@@ -313,10 +356,12 @@ BOOST_AUTO_TEST_CASE(pool_executor_handler_runs_on_a_pool_thread)
     ab::blocking_pool pool({.thread_name = "poolh"});
     std::string handler_thread;
     std::promise<void> done;
-    ab::async_blocking(pool.get_executor(), [] { return 0; }, [&](std::exception_ptr, int) {
-        handler_thread = current_thread_name();
-        done.set_value();
-    });
+    ab::async_blocking(
+        pool.get_executor(), [] { return 0; },
+        [&](std::exception_ptr, int) {
+            handler_thread = current_thread_name();
+            done.set_value();
+        });
     BOOST_TEST((done.get_future().wait_for(test::patience) == std::future_status::ready));
     BOOST_TEST(handler_thread.rfind("poolh", 0) == 0);
 }
@@ -327,10 +372,13 @@ BOOST_AUTO_TEST_CASE(worker_threads_are_named_thread_name_and_index)
     test::gate gate;
     std::vector<std::future<std::string>> names;
     for (int i = 0; i < 3; ++i)
-        names.push_back(ab::async_blocking(pool.get_executor(), [&] {
-            gate.wait();
-            return current_thread_name();
-        }, asio::use_future));
+        names.push_back(ab::async_blocking(
+            pool.get_executor(),
+            [&] {
+                gate.wait();
+                return current_thread_name();
+            },
+            asio::use_future));
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 3; }));
     // Visible to other processes too.
     std::set<std::string> comms;
@@ -352,7 +400,9 @@ BOOST_AUTO_TEST_CASE(worker_threads_are_named_thread_name_and_index)
 BOOST_AUTO_TEST_CASE(long_thread_names_are_truncated_to_fit_the_index)
 {
     ab::blocking_pool pool({.thread_name = "averyverylongthreadname"});
-    auto name = ab::async_blocking(pool.get_executor(), [] { return current_thread_name(); }, asio::use_future).get();
+    auto name = ab::async_blocking(
+                    pool.get_executor(), [] { return current_thread_name(); }, asio::use_future)
+                    .get();
     BOOST_TEST(name == "averyverylongt0");
 }
 
@@ -361,8 +411,9 @@ BOOST_AUTO_TEST_CASE(three_argument_form_uses_the_default_pool_of_the_executors_
     asio::io_context io;
     ab::configure_default_pool(io, {.max_threads = 2, .thread_name = "iodefault"});
     std::string name;
-    ab::async_blocking(io.get_executor(), [] { return current_thread_name(); },
-                       [&](std::exception_ptr, std::string n) { name = std::move(n); });
+    ab::async_blocking(
+        io.get_executor(), [] { return current_thread_name(); },
+        [&](std::exception_ptr, std::string n) { name = std::move(n); });
     io.run();
     BOOST_TEST(name.rfind("iodefault", 0) == 0);
     BOOST_TEST(&ab::default_pool(io) == &ab::default_pool(io));
@@ -384,10 +435,13 @@ BOOST_AUTO_TEST_CASE(default_pool_is_joined_when_its_context_is_destroyed)
     std::thread opener;
     {
         asio::io_context io;
-        ab::async_blocking(io.get_executor(), [&] {
-            gate.wait();
-            finished = true;
-        }, asio::detached);
+        ab::async_blocking(
+            io.get_executor(),
+            [&] {
+                gate.wait();
+                finished = true;
+            },
+            asio::detached);
         BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
         opener = std::thread([&] { gate.open(); });
         // ~io_context: the pending handler is destroyed, the default pool stopped and joined.
@@ -399,7 +453,8 @@ BOOST_AUTO_TEST_CASE(default_pool_is_joined_when_its_context_is_destroyed)
 BOOST_AUTO_TEST_CASE(stop_token_aware_callables_receive_a_token)
 {
     ab::blocking_pool pool;
-    auto f = ab::async_blocking(pool.get_executor(), [](std::stop_token st) { return st.stop_possible(); }, asio::use_future);
+    auto f = ab::async_blocking(
+        pool.get_executor(), [](std::stop_token st) { return st.stop_possible(); }, asio::use_future);
     BOOST_TEST(f.get());
 }
 
@@ -409,7 +464,8 @@ BOOST_AUTO_TEST_CASE(any_io_executor_callers_are_supported)
     ab::blocking_pool pool;
     asio::any_io_executor ex = io.get_executor();
     int got = 0;
-    ab::async_blocking(pool, ex, [] { return 3; }, [&](std::exception_ptr, int v) { got = v; });
+    ab::async_blocking(
+        pool, ex, [] { return 3; }, [&](std::exception_ptr, int v) { got = v; });
     io.run();
     BOOST_TEST(got == 3);
 }
@@ -420,8 +476,8 @@ BOOST_AUTO_TEST_CASE(strand_callers_get_their_handler_on_the_strand)
     ab::blocking_pool pool;
     auto strand = asio::make_strand(io);
     bool on_strand = false;
-    ab::async_blocking(pool, strand, [] { return 1; },
-                       [&](std::exception_ptr, int) { on_strand = strand.running_in_this_thread(); });
+    ab::async_blocking(
+        pool, strand, [] { return 1; }, [&](std::exception_ptr, int) { on_strand = strand.running_in_this_thread(); });
     io.run();
     BOOST_TEST(on_strand);
 }

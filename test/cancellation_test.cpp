@@ -53,26 +53,31 @@ BOOST_AUTO_TEST_SUITE(cancellation_test)
 
 BOOST_AUTO_TEST_CASE(cancelling_a_queued_call_removes_it_and_fn_never_runs)
 {
-    for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
+    for (auto type :
+         {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
         asio::io_context io;
         ab::blocking_pool pool({.max_threads = 1});
         test::gate gate;
-        auto busy = ab::async_blocking(pool.get_executor(), [&] { gate.wait(); }, asio::use_future);
+        auto busy = ab::async_blocking(
+            pool.get_executor(), [&] { gate.wait(); }, asio::use_future);
         BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
 
         auto witness = std::make_shared<int>(0);
         std::atomic<bool> ran{false};
         asio::cancellation_signal signal;
         outcome out;
-        ab::async_blocking(pool, io.get_executor(), [&ran, witness] {
-            ran = true;
-            return 1;
-        }, asio::bind_cancellation_slot(signal.slot(), out.handler()));
+        ab::async_blocking(
+            pool, io.get_executor(),
+            [&ran, witness] {
+                ran = true;
+                return 1;
+            },
+            asio::bind_cancellation_slot(signal.slot(), out.handler()));
         BOOST_TEST(pool.metrics().queued == 1u);
         signal.emit(type);
-        BOOST_TEST(pool.metrics().queued == 0u);   // its slot is free at once
-        BOOST_TEST(witness.use_count() == 1);      // fn destroyed
-        BOOST_TEST(out.calls == 0);                // never inside emit
+        BOOST_TEST(pool.metrics().queued == 0u); // its slot is free at once
+        BOOST_TEST(witness.use_count() == 1);    // fn destroyed
+        BOOST_TEST(out.calls == 0);              // never inside emit
         io.run();
         BOOST_TEST(out.calls == 1);
         BOOST_TEST(is_aborted(out.error));
@@ -92,11 +97,14 @@ BOOST_AUTO_TEST_CASE(terminal_cancellation_of_a_running_call_completes_at_once_a
     std::atomic<bool> finished{false};
     asio::cancellation_signal signal;
     outcome out;
-    ab::async_blocking(pool, io.get_executor(), [&] {
-        gate.wait();
-        finished = true;
-        return 5;
-    }, asio::bind_cancellation_slot(signal.slot(), out.handler()));
+    ab::async_blocking(
+        pool, io.get_executor(),
+        [&] {
+            gate.wait();
+            finished = true;
+            return 5;
+        },
+        asio::bind_cancellation_slot(signal.slot(), out.handler()));
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
     signal.emit(asio::cancellation_type::terminal);
     BOOST_TEST(test::run_until(io, [&] { return out.calls == 1; }));
@@ -119,10 +127,13 @@ BOOST_AUTO_TEST_CASE(total_cancellation_is_not_honoured_once_fn_runs)
     test::gate gate;
     asio::cancellation_signal signal;
     outcome out;
-    ab::async_blocking(pool, io.get_executor(), [&] {
-        gate.wait();
-        return 8;
-    }, asio::bind_cancellation_slot(signal.slot(), out.handler()));
+    ab::async_blocking(
+        pool, io.get_executor(),
+        [&] {
+            gate.wait();
+            return 8;
+        },
+        asio::bind_cancellation_slot(signal.slot(), out.handler()));
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
     signal.emit(asio::cancellation_type::total);
     gate.open();
@@ -139,14 +150,17 @@ BOOST_AUTO_TEST_CASE(stop_token_aware_fn_returns_early_on_cancellation)
     std::atomic<bool> started{false}, saw_stop{false};
     asio::cancellation_signal signal;
     outcome out;
-    ab::async_blocking(pool, io.get_executor(), [&](std::stop_token st) {
-        started = true;
-        std::mutex m;
-        std::condition_variable_any cv;
-        std::unique_lock lk(m);
-        saw_stop = cv.wait_for(lk, st, test::patience, [] { return false; }) == false && st.stop_requested();
-        return 1;
-    }, asio::bind_cancellation_slot(signal.slot(), out.handler()));
+    ab::async_blocking(
+        pool, io.get_executor(),
+        [&](std::stop_token st) {
+            started = true;
+            std::mutex m;
+            std::condition_variable_any cv;
+            std::unique_lock lk(m);
+            saw_stop = cv.wait_for(lk, st, test::patience, [] { return false; }) == false && st.stop_requested();
+            return 1;
+        },
+        asio::bind_cancellation_slot(signal.slot(), out.handler()));
     BOOST_TEST(test::eventually([&] { return started.load(); }));
     signal.emit(asio::cancellation_type::partial);
     BOOST_TEST(test::run_until(io, [&] { return out.calls == 1; }));
@@ -161,13 +175,22 @@ BOOST_AUTO_TEST_CASE(timeout_with_awaitable_operators_completes_when_the_timer_f
     ab::blocking_pool pool;
     test::gate gate;
     std::optional<std::size_t> winner;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        auto ex = co_await asio::this_coro::executor;
-        asio::steady_timer timer(ex, 20ms);
-        auto r = co_await (ab::async_blocking(pool, ex, [&] { gate.wait(); return 1; }, asio::use_awaitable)
-                           || timer.async_wait(asio::use_awaitable));
-        winner = r.index();
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            asio::steady_timer timer(ex, 20ms);
+            auto r = co_await (ab::async_blocking(
+                                   pool, ex,
+                                   [&] {
+                                       gate.wait();
+                                       return 1;
+                                   },
+                                   asio::use_awaitable) ||
+                               timer.async_wait(asio::use_awaitable));
+            winner = r.index();
+        },
+        asio::detached);
     BOOST_TEST(test::run_until(io, [&] { return winner.has_value(); }));
     BOOST_TEST(*winner == 1u); // the timer, although fn is still running
     BOOST_TEST(pool.metrics().abandoned == 1u);
@@ -179,13 +202,17 @@ BOOST_AUTO_TEST_CASE(timeout_with_awaitable_operators_lets_a_fast_call_win)
     asio::io_context io;
     ab::blocking_pool pool;
     std::optional<std::variant<int, std::monostate>> result;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        auto ex = co_await asio::this_coro::executor;
-        asio::steady_timer timer(ex, test::patience);
-        auto r = co_await (ab::async_blocking(pool, ex, [] { return 42; }, asio::use_awaitable)
-                           || timer.async_wait(asio::use_awaitable));
-        result = r;
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            asio::steady_timer timer(ex, test::patience);
+            auto r = co_await (ab::async_blocking(
+                                   pool, ex, [] { return 42; }, asio::use_awaitable) ||
+                               timer.async_wait(asio::use_awaitable));
+            result = r;
+        },
+        asio::detached);
     io.run(); // the timer is cancelled by ||, so run returns promptly
     BOOST_TEST_REQUIRE(result.has_value());
     BOOST_TEST(result->index() == 0u);
@@ -197,17 +224,22 @@ BOOST_AUTO_TEST_CASE(timeout_cancels_a_queued_call_that_then_never_runs)
     asio::io_context io;
     ab::blocking_pool pool({.max_threads = 1});
     test::gate gate;
-    auto busy = ab::async_blocking(pool.get_executor(), [&] { gate.wait(); }, asio::use_future);
+    auto busy = ab::async_blocking(
+        pool.get_executor(), [&] { gate.wait(); }, asio::use_future);
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
     std::atomic<bool> ran{false};
     bool timed_out = false;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        auto ex = co_await asio::this_coro::executor;
-        asio::steady_timer timer(ex, 10ms);
-        auto r = co_await (ab::async_blocking(pool, ex, [&] { ran = true; }, asio::use_awaitable)
-                           || timer.async_wait(asio::use_awaitable));
-        timed_out = r.index() == 1;
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            asio::steady_timer timer(ex, 10ms);
+            auto r = co_await (ab::async_blocking(
+                                   pool, ex, [&] { ran = true; }, asio::use_awaitable) ||
+                               timer.async_wait(asio::use_awaitable));
+            timed_out = r.index() == 1;
+        },
+        asio::detached);
     io.run();
     BOOST_TEST(timed_out);
     BOOST_TEST(pool.metrics().queued == 0u);
@@ -223,9 +255,15 @@ BOOST_AUTO_TEST_CASE(parallel_group_wait_for_one_cancels_the_loser)
     ab::blocking_pool pool({.max_threads = 2});
     test::gate gate;
     bool done = false;
-    asio::experimental::make_parallel_group(
-        ab::async_blocking(pool, io.get_executor(), [] { return 1; }, asio::deferred),
-        ab::async_blocking(pool, io.get_executor(), [&] { gate.wait(); return 2; }, asio::deferred))
+    asio::experimental::make_parallel_group(ab::async_blocking(
+                                                pool, io.get_executor(), [] { return 1; }, asio::deferred),
+                                            ab::async_blocking(
+                                                pool, io.get_executor(),
+                                                [&] {
+                                                    gate.wait();
+                                                    return 2;
+                                                },
+                                                asio::deferred))
         .async_wait(asio::experimental::wait_for_one(),
                     [&](std::array<std::size_t, 2> order, std::exception_ptr e1, int v1, std::exception_ptr e2, int) {
                         done = order[0] == 0 && !e1 && v1 == 1 && is_aborted(e2);
@@ -245,14 +283,18 @@ BOOST_AUTO_TEST_CASE(cancellation_racing_completion_ends_in_exactly_one_completi
         asio::cancellation_signal signal;
         outcome out;
         const int spin = static_cast<int>(rng() % 2000);
-        ab::async_blocking(pool, io.get_executor(), [spin] {
-            volatile int x = 0;
-            for (int k = 0; k < spin; ++k)
-                x = x + k;
-            return 1;
-        }, asio::bind_cancellation_slot(signal.slot(), out.handler()));
-        const auto type = (i % 3 == 0) ? asio::cancellation_type::terminal
-                          : (i % 3 == 1) ? asio::cancellation_type::partial : asio::cancellation_type::total;
+        ab::async_blocking(
+            pool, io.get_executor(),
+            [spin] {
+                volatile int x = 0;
+                for (int k = 0; k < spin; ++k)
+                    x = x + k;
+                return 1;
+            },
+            asio::bind_cancellation_slot(signal.slot(), out.handler()));
+        const auto type = (i % 3 == 0)   ? asio::cancellation_type::terminal
+                          : (i % 3 == 1) ? asio::cancellation_type::partial
+                                         : asio::cancellation_type::total;
         const int delay = static_cast<int>(rng() % 50);
         std::this_thread::sleep_for(std::chrono::microseconds(delay)); // the race's timing, varied
         signal.emit(type);
@@ -281,15 +323,20 @@ BOOST_AUTO_TEST_CASE(stop_aborts_queued_calls_and_lets_running_ones_deliver)
     test::gate gate;
     std::atomic<bool> stop_seen{false};
     outcome running, queued, after;
-    ab::async_blocking(pool, io.get_executor(), [&](std::stop_token st) {
-        gate.wait();
-        stop_seen = st.stop_requested();
-        return 1;
-    }, running.handler());
+    ab::async_blocking(
+        pool, io.get_executor(),
+        [&](std::stop_token st) {
+            gate.wait();
+            stop_seen = st.stop_requested();
+            return 1;
+        },
+        running.handler());
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
-    ab::async_blocking(pool, io.get_executor(), [] { return 2; }, queued.handler());
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return 2; }, queued.handler());
     pool.stop();
-    ab::async_blocking(pool, io.get_executor(), [] { return 3; }, after.handler());
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return 3; }, after.handler());
     BOOST_TEST(after.calls == 0); // not inline
     gate.open();
     io.run();
@@ -310,9 +357,16 @@ BOOST_AUTO_TEST_CASE(stop_delivers_aborts_to_handlers_running_on_the_pool_itself
 {
     ab::blocking_pool pool({.max_threads = 1});
     test::gate gate;
-    auto busy = ab::async_blocking(pool.get_executor(), [&] { gate.wait(); return 1; }, asio::use_future);
+    auto busy = ab::async_blocking(
+        pool.get_executor(),
+        [&] {
+            gate.wait();
+            return 1;
+        },
+        asio::use_future);
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
-    auto queued = ab::async_blocking(pool.get_executor(), [] { return 2; }, asio::use_future);
+    auto queued = ab::async_blocking(
+        pool.get_executor(), [] { return 2; }, asio::use_future);
     pool.stop();
     gate.open();
     BOOST_TEST(busy.get() == 1);
@@ -328,9 +382,16 @@ BOOST_AUTO_TEST_CASE(join_for_gives_up_on_a_hung_call)
 {
     auto pool = std::make_unique<ab::blocking_pool>(ab::pool_options{.max_threads = 1});
     test::gate gate;
-    auto hung = ab::async_blocking(pool->get_executor(), [&] { gate.wait(); return 1; }, asio::use_future);
+    auto hung = ab::async_blocking(
+        pool->get_executor(),
+        [&] {
+            gate.wait();
+            return 1;
+        },
+        asio::use_future);
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
-    auto queued = ab::async_blocking(pool->get_executor(), [] { return 2; }, asio::use_future);
+    auto queued = ab::async_blocking(
+        pool->get_executor(), [] { return 2; }, asio::use_future);
     BOOST_TEST(!pool->join_for(30ms));
     BOOST_CHECK_THROW(queued.get(), boost::system::system_error);
     pool.reset(); // does not wait for the hung call: its thread was left behind
@@ -355,28 +416,33 @@ BOOST_AUTO_TEST_CASE(stop_and_join_from_completion_handlers_and_jobs_do_not_dead
     ab::blocking_pool pool;
     bool joined_from_handler = false;
     // From a handler on the io thread (not a pool thread): join works.
-    ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) {
-        pool.stop();
-        pool.join();
-        joined_from_handler = true;
-    });
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return 1; },
+        [&](std::exception_ptr, int) {
+            pool.stop();
+            pool.join();
+            joined_from_handler = true;
+        });
     io.run();
     BOOST_TEST(joined_from_handler);
 
     ab::blocking_pool second;
     // From a handler running on the pool itself: stop works, join throws.
-    auto f = ab::async_blocking(second.get_executor(), [] { return 1; }, asio::use_future);
+    auto f = ab::async_blocking(
+        second.get_executor(), [] { return 1; }, asio::use_future);
     f.get();
     std::promise<std::string> result;
-    ab::async_blocking(second.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) {
-        second.stop();
-        try {
-            second.join();
-            result.set_value("joined");
-        } catch (const std::logic_error&) {
-            result.set_value("logic_error");
-        }
-    });
+    ab::async_blocking(
+        second.get_executor(), [] { return 1; },
+        [&](std::exception_ptr, int) {
+            second.stop();
+            try {
+                second.join();
+                result.set_value("joined");
+            } catch (const std::logic_error&) {
+                result.set_value("logic_error");
+            }
+        });
     BOOST_TEST(result.get_future().get() == "logic_error");
 }
 
@@ -389,10 +455,13 @@ BOOST_AUTO_TEST_CASE(destroying_the_callers_context_with_calls_pending_is_safe)
     {
         asio::io_context io;
         for (int i = 0; i < 6; ++i) // 2 running, 4 queued
-            ab::async_blocking(pool, io.get_executor(), [&gate, in_fn] {
-                gate.wait();
-                return 1;
-            }, [in_handler](std::exception_ptr, int) { BOOST_FAIL("handler of a destroyed context ran"); });
+            ab::async_blocking(
+                pool, io.get_executor(),
+                [&gate, in_fn] {
+                    gate.wait();
+                    return 1;
+                },
+                [in_handler](std::exception_ptr, int) { BOOST_FAIL("handler of a destroyed context ran"); });
         BOOST_TEST(test::eventually([&] { return gate.waiting() == 2; }));
         // io is destroyed without ever running: its pending handlers are destroyed now.
     }
@@ -412,7 +481,8 @@ BOOST_AUTO_TEST_CASE(destroying_the_callers_context_while_results_are_being_deli
         {
             asio::io_context io;
             for (int i = 0; i < 8; ++i)
-                ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [witness](std::exception_ptr, int) {});
+                ab::async_blocking(
+                    pool, io.get_executor(), [] { return 1; }, [witness](std::exception_ptr, int) {});
             io.poll(); // some may have completed already, most are in flight
         }
         BOOST_REQUIRE(test::eventually([&] { return witness.use_count() == 1; }));
@@ -429,11 +499,18 @@ BOOST_AUTO_TEST_CASE(destroying_a_pool_destroys_every_queued_fn_and_handler_exac
     std::thread opener;
     {
         ab::blocking_pool pool({.max_threads = 1});
-        ab::async_blocking(pool, io.get_executor(), [&] { gate.wait(); return 0; }, [](std::exception_ptr, int) {});
+        ab::async_blocking(
+            pool, io.get_executor(),
+            [&] {
+                gate.wait();
+                return 0;
+            },
+            [](std::exception_ptr, int) {});
         BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
         for (int i = 0; i < 10; ++i)
-            ab::async_blocking(pool, io.get_executor(), [fn_witness] { return 1; },
-                               [handler_witness, &aborted](std::exception_ptr e, int) { aborted += is_aborted(e); });
+            ab::async_blocking(
+                pool, io.get_executor(), [fn_witness] { return 1; },
+                [handler_witness, &aborted](std::exception_ptr e, int) { aborted += is_aborted(e); });
         opener = std::thread([&] { gate.open(); });
     } // stop + join
     opener.join();
@@ -452,19 +529,28 @@ BOOST_AUTO_TEST_CASE(a_refused_fn_whose_destructor_submits_does_not_deadlock)
         ab::blocking_pool* pool;
         asio::io_context* io;
         bool armed = true;
-        resubmits(ab::blocking_pool* p, asio::io_context* i) : pool(p), io(i) {}
-        resubmits(resubmits&& o) noexcept : pool(o.pool), io(o.io), armed(std::exchange(o.armed, false)) {}
+        resubmits(ab::blocking_pool* p, asio::io_context* i)
+            : pool(p)
+            , io(i)
+        {
+        }
+        resubmits(resubmits&& o) noexcept
+            : pool(o.pool)
+            , io(o.io)
+            , armed(std::exchange(o.armed, false))
+        {
+        }
         ~resubmits()
         {
             if (armed)
-                ab::async_blocking(*pool, io->get_executor(), [] { return 0; }, asio::detached);
+                ab::async_blocking(
+                    *pool, io->get_executor(), [] { return 0; }, asio::detached);
         }
         int operator()() const { return 1; }
     };
     int calls = 0;
-    ab::async_blocking(pool, io.get_executor(), resubmits(&pool, &io), [&](std::exception_ptr e, int) {
-        calls += is_aborted(e);
-    });
+    ab::async_blocking(pool, io.get_executor(), resubmits(&pool, &io),
+                       [&](std::exception_ptr e, int) { calls += is_aborted(e); });
     io.run();
     BOOST_TEST(calls == 1);
 }
@@ -476,13 +562,16 @@ BOOST_AUTO_TEST_CASE(metrics_add_up_at_quiescence)
     test::gate gate;
     std::vector<asio::cancellation_signal> signals(40);
     for (int i = 0; i < 40; ++i)
-        ab::async_blocking(pool, io.get_executor(), [&gate, i]() -> int {
-            if (i < 2)
-                gate.wait();
-            if (i % 5 == 0)
-                throw std::runtime_error("x");
-            return i;
-        }, asio::bind_cancellation_slot(signals[i].slot(), [](std::exception_ptr, int) {}));
+        ab::async_blocking(
+            pool, io.get_executor(),
+            [&gate, i]() -> int {
+                if (i < 2)
+                    gate.wait();
+                if (i % 5 == 0)
+                    throw std::runtime_error("x");
+                return i;
+            },
+            asio::bind_cancellation_slot(signals[i].slot(), [](std::exception_ptr, int) {}));
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 2; }));
     for (int i = 10; i < 20; ++i)
         signals[i].emit(asio::cancellation_type::terminal);

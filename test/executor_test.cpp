@@ -58,8 +58,8 @@ BOOST_AUTO_TEST_CASE(require_and_prefer_change_exactly_one_property)
     BOOST_TEST((asio::query(possibly, execution::blocking) == execution::blocking.possibly));
     auto cont = asio::prefer(ex, execution::relationship.continuation);
     BOOST_TEST((asio::query(cont, execution::relationship) == execution::relationship.continuation));
-    BOOST_TEST((asio::query(asio::require(cont, execution::relationship.fork), execution::relationship)
-                == execution::relationship.fork));
+    BOOST_TEST((asio::query(asio::require(cont, execution::relationship.fork), execution::relationship) ==
+                execution::relationship.fork));
     auto tracked = asio::require(ex, execution::outstanding_work.tracked);
     BOOST_TEST((asio::query(tracked, execution::outstanding_work) == execution::outstanding_work.tracked));
     BOOST_TEST(pool.metrics().outstanding_work == 1u);
@@ -131,7 +131,9 @@ BOOST_AUTO_TEST_CASE(blocking_always_returns_after_the_function_ran)
 {
     ab::blocking_pool pool;
     std::thread::id ran_on;
-    asio::require(pool.get_executor(), execution::blocking.always).execute([&] { ran_on = std::this_thread::get_id(); });
+    asio::require(pool.get_executor(), execution::blocking.always).execute([&] {
+        ran_on = std::this_thread::get_id();
+    });
     BOOST_TEST((ran_on != std::thread::id()));
     BOOST_TEST((ran_on != std::this_thread::get_id()));
 }
@@ -139,11 +141,14 @@ BOOST_AUTO_TEST_CASE(blocking_always_returns_after_the_function_ran)
 BOOST_AUTO_TEST_CASE(co_spawn_onto_the_pool_and_any_io_executor_work)
 {
     ab::blocking_pool pool;
-    auto f = asio::co_spawn(pool, []() -> asio::awaitable<int> {
-        auto ex = co_await asio::this_coro::executor;
-        co_await asio::post(ex, asio::use_awaitable);
-        co_return 5;
-    }, asio::use_future);
+    auto f = asio::co_spawn(
+        pool,
+        []() -> asio::awaitable<int> {
+            auto ex = co_await asio::this_coro::executor;
+            co_await asio::post(ex, asio::use_awaitable);
+            co_return 5;
+        },
+        asio::use_future);
     BOOST_TEST(f.get() == 5);
     asio::any_io_executor any = pool.get_executor();
     std::promise<void> ran;

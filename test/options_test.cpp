@@ -103,9 +103,9 @@ BOOST_AUTO_TEST_CASE(metrics_print_and_serialise_with_stable_names)
     const std::string json = ab::to_json(m);
     BOOST_TEST(json.front() == '{');
     BOOST_TEST(json.back() == '}');
-    for (const char* field : {"\"threads\":3", "\"submitted\":10", "\"completed\":9", "\"failed\":1",
-                              "\"queue_wait\":{\"count\":10", "\"p99_ns\":250000", "\"run_time\":",
-                              "\"peak_threads\":", "\"cancelled\":", "\"rejected\":", "\"expired\":"})
+    for (const char* field :
+         {"\"threads\":3", "\"submitted\":10", "\"completed\":9", "\"failed\":1", "\"queue_wait\":{\"count\":10",
+          "\"p99_ns\":250000", "\"run_time\":", "\"peak_threads\":", "\"cancelled\":", "\"rejected\":", "\"expired\":"})
         BOOST_TEST(json.find(field) != std::string::npos, field);
 }
 

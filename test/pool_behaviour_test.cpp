@@ -140,9 +140,11 @@ BOOST_AUTO_TEST_CASE(surplus_threads_retire_under_a_light_steady_load)
     }
     BOOST_TEST(threads <= 2u);
     // On an idle machine this takes about idle_timeout; report it for the curious.
-    BOOST_TEST_MESSAGE("fell to " << threads << " threads after "
-                                  << std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::steady_clock::now() - start).count() << " ms");
+    BOOST_TEST_MESSAGE(
+        "fell to "
+        << threads << " threads after "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+        << " ms");
 }
 
 BOOST_AUTO_TEST_CASE(thread_start_failure_with_no_worker_fails_the_call_with_the_error)
@@ -150,7 +152,8 @@ BOOST_AUTO_TEST_CASE(thread_start_failure_with_no_worker_fails_the_call_with_the
     ab::blocking_pool pool({.max_threads = 2});
     ab::detail::inject_thread_start_failures = 1;
     bool ran = false;
-    auto f = ab::async_blocking(pool.get_executor(), [&] { ran = true; }, asio::use_future);
+    auto f = ab::async_blocking(
+        pool.get_executor(), [&] { ran = true; }, asio::use_future);
     BOOST_REQUIRE((f.wait_for(test::patience) == std::future_status::ready));
     BOOST_CHECK_THROW(f.get(), std::system_error);
     BOOST_TEST(!ran);
@@ -212,20 +215,29 @@ BOOST_AUTO_TEST_CASE(thread_hooks_run_on_each_worker_and_a_throwing_hook_is_not_
     std::set<std::thread::id> hook_threads;
     {
         ab::blocking_pool pool({.min_threads = 2,
-                                .on_thread_start = [&] {
-                                    std::lock_guard lk(m);
-                                    hook_threads.insert(std::this_thread::get_id());
-                                    ++started;
-                                },
-                                .on_thread_stop = [&] { ++stopped; }});
+                                .on_thread_start =
+                                    [&] {
+                                        std::lock_guard lk(m);
+                                        hook_threads.insert(std::this_thread::get_id());
+                                        ++started;
+                                    },
+                                .on_thread_stop =
+                                    [&] {
+                                        ++stopped;
+                                    }});
         BOOST_TEST(test::eventually([&] { return started.load() == 2; }));
         BOOST_TEST(!hook_threads.count(std::this_thread::get_id()));
     }
     BOOST_TEST(stopped.load() == 2);
 
     ab::blocking_pool throwing({.on_thread_start = [] { throw std::runtime_error("hook"); },
-                                .on_thread_stop = [] { throw 42; }});
-    BOOST_TEST(ab::async_blocking(throwing.get_executor(), [] { return 1; }, asio::use_future).get() == 1);
+                                .on_thread_stop =
+                                    [] {
+                                        throw 42;
+                                    }});
+    BOOST_TEST(ab::async_blocking(
+                   throwing.get_executor(), [] { return 1; }, asio::use_future)
+                   .get() == 1);
     BOOST_TEST(throwing.metrics().hook_failures == 1u);
     throwing.join();
     BOOST_TEST(throwing.metrics().hook_failures == 2u);
@@ -237,30 +249,39 @@ BOOST_AUTO_TEST_CASE(stack_size_applies_to_worker_threads)
     // cached stack larger than requested, so only the lower bound is exact.)
     const std::size_t wanted = 24u << 20;
     ab::blocking_pool pool({.stack_size = wanted});
-    auto size = ab::async_blocking(pool.get_executor(), [] {
-        pthread_attr_t attr;
-        pthread_getattr_np(pthread_self(), &attr);
-        std::size_t s = 0;
-        pthread_attr_getstacksize(&attr, &s);
-        pthread_attr_destroy(&attr);
-        return s;
-    }, asio::use_future).get();
+    auto size = ab::async_blocking(
+                    pool.get_executor(),
+                    [] {
+                        pthread_attr_t attr;
+                        pthread_getattr_np(pthread_self(), &attr);
+                        std::size_t s = 0;
+                        pthread_attr_getstacksize(&attr, &s);
+                        pthread_attr_destroy(&attr);
+                        return s;
+                    },
+                    asio::use_future)
+                    .get();
     BOOST_TEST(size >= wanted);
 }
 
 BOOST_AUTO_TEST_CASE(join_from_a_pool_thread_throws_instead_of_deadlocking)
 {
     ab::blocking_pool pool({.max_threads = 1});
-    auto f = ab::async_blocking(pool.get_executor(), [&] {
-        try {
-            pool.join();
-        } catch (const std::logic_error&) {
-            return true;
-        }
-        return false;
-    }, asio::use_future);
+    auto f = ab::async_blocking(
+        pool.get_executor(),
+        [&] {
+            try {
+                pool.join();
+            } catch (const std::logic_error&) {
+                return true;
+            }
+            return false;
+        },
+        asio::use_future);
     BOOST_TEST(f.get());
-    BOOST_CHECK_THROW(ab::async_blocking(pool.get_executor(), [&] { return pool.join_for(1s); }, asio::use_future).get(),
+    BOOST_CHECK_THROW(ab::async_blocking(
+                          pool.get_executor(), [&] { return pool.join_for(1s); }, asio::use_future)
+                          .get(),
                       std::logic_error);
 }
 
@@ -275,10 +296,12 @@ BOOST_AUTO_TEST_CASE(tiny_calls_do_not_start_many_threads)
     std::function<void()> issue = [&] {
         while (issued < total && issued - done < 256) {
             ++issued;
-            ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) {
-                ++done;
-                issue();
-            });
+            ab::async_blocking(
+                pool, io.get_executor(), [] { return 1; },
+                [&](std::exception_ptr, int) {
+                    ++done;
+                    issue();
+                });
         }
     };
     issue();

@@ -35,7 +35,8 @@ struct busy_pool {
     busy_pool(ab::blocking_pool& pool, int threads)
     {
         for (int i = 0; i < threads; ++i)
-            calls.push_back(ab::async_blocking(pool.get_executor(), [this] { gate.wait(); }, asio::use_future));
+            calls.push_back(ab::async_blocking(
+                pool.get_executor(), [this] { gate.wait(); }, asio::use_future));
         BOOST_REQUIRE(test::eventually([&] { return gate.waiting() == threads; }));
     }
     void release()
@@ -60,8 +61,13 @@ BOOST_AUTO_TEST_CASE(reject_policy_completes_with_queue_full_and_fn_never_runs)
     std::atomic<int> ran{0};
     std::vector<boost::system::error_code> codes;
     for (int i = 0; i < 3; ++i)
-        ab::async_blocking(pool, io.get_executor(), [&] { ++ran; return 0; },
-                           [&](std::exception_ptr e, int) { codes.push_back(code_of(e)); });
+        ab::async_blocking(
+            pool, io.get_executor(),
+            [&] {
+                ++ran;
+                return 0;
+            },
+            [&](std::exception_ptr e, int) { codes.push_back(code_of(e)); });
     BOOST_TEST(codes.empty()); // never inline
     io.poll();
     BOOST_TEST_REQUIRE(codes.size() == 1u);
@@ -85,14 +91,16 @@ BOOST_AUTO_TEST_CASE(rejected_callers_retrying_after_the_load_clears_all_complet
     ab::blocking_pool pool({.max_threads = 2, .queue_capacity = 8, .on_overflow = ab::overflow_policy::reject});
     int done = 0, rejections = 0;
     std::function<void(int)> attempt = [&](int i) {
-        ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [&, i](std::exception_ptr e, int) {
-            if (code_of(e) == ab::error::queue_full) {
-                ++rejections;
-                asio::post(io, [&, i] { attempt(i); }); // retry later
-            } else {
-                ++done;
-            }
-        });
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; },
+            [&, i](std::exception_ptr e, int) {
+                if (code_of(e) == ab::error::queue_full) {
+                    ++rejections;
+                    asio::post(io, [&, i] { attempt(i); }); // retry later
+                } else {
+                    ++done;
+                }
+            });
     };
     for (int i = 0; i < 1000; ++i)
         attempt(i);
@@ -111,13 +119,19 @@ BOOST_AUTO_TEST_CASE(wait_policy_suspends_the_caller_without_blocking_the_loop_a
     std::vector<int> order;
     int resumed = 0;
     for (int i = 0; i < 6; ++i)
-        asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-            co_await ab::async_blocking(pool, co_await asio::this_coro::executor, [&, i] {
-                std::lock_guard lk(m);
-                order.push_back(i);
-            }, asio::use_awaitable);
-            ++resumed;
-        }, asio::detached);
+        asio::co_spawn(
+            io,
+            [&, i]() -> asio::awaitable<void> {
+                co_await ab::async_blocking(
+                    pool, co_await asio::this_coro::executor,
+                    [&, i] {
+                        std::lock_guard lk(m);
+                        order.push_back(i);
+                    },
+                    asio::use_awaitable);
+                ++resumed;
+            },
+            asio::detached);
     // The loop keeps running while four callers wait for room: a timer still fires.
     bool timer_fired = false;
     asio::steady_timer timer(io, 1ms);
@@ -141,11 +155,13 @@ BOOST_AUTO_TEST_CASE(cancelling_a_call_waiting_for_room_or_queued_frees_its_slot
     busy_pool busy(pool, 1);
     asio::cancellation_signal queued_signal, waiting_signal;
     int aborted = 0;
-    auto count_abort = [&](std::exception_ptr e, int) { aborted += code_of(e) == asio::error::operation_aborted; };
-    ab::async_blocking(pool, io.get_executor(), [] { return 1; },
-                       asio::bind_cancellation_slot(queued_signal.slot(), count_abort));
-    ab::async_blocking(pool, io.get_executor(), [] { return 2; },
-                       asio::bind_cancellation_slot(waiting_signal.slot(), count_abort));
+    auto count_abort = [&](std::exception_ptr e, int) {
+        aborted += code_of(e) == asio::error::operation_aborted;
+    };
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return 1; }, asio::bind_cancellation_slot(queued_signal.slot(), count_abort));
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return 2; }, asio::bind_cancellation_slot(waiting_signal.slot(), count_abort));
     BOOST_TEST(pool.metrics().waiting_admission == 1u);
     waiting_signal.emit(asio::cancellation_type::terminal);
     BOOST_TEST(pool.metrics().waiting_admission == 0u);
@@ -153,7 +169,8 @@ BOOST_AUTO_TEST_CASE(cancelling_a_call_waiting_for_room_or_queued_frees_its_slot
     BOOST_TEST(pool.metrics().queued == 0u);
     // The freed slot takes a new call at once.
     int third = 0;
-    ab::async_blocking(pool, io.get_executor(), [] { return 3; }, [&](std::exception_ptr, int v) { third = v; });
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return 3; }, [&](std::exception_ptr, int v) { third = v; });
     BOOST_TEST(pool.metrics().queued == 1u);
     BOOST_TEST(pool.metrics().waiting_admission == 0u);
     busy.release();
@@ -200,13 +217,18 @@ BOOST_AUTO_TEST_CASE(higher_priority_starts_first_fifo_within_a_level)
     busy_pool busy(pool, 1);
     std::mutex m;
     std::vector<std::string> order;
-    auto ex_for = [&](ab::priority p) { return asio::require(pool.get_executor(), ab::with_priority(p)); };
+    auto ex_for = [&](ab::priority p) {
+        return asio::require(pool.get_executor(), ab::with_priority(p));
+    };
     std::vector<std::future<void>> calls;
     auto add = [&](ab::priority p, std::string name) {
-        calls.push_back(ab::async_blocking(ex_for(p), pool.get_executor(), [&, name] {
-            std::lock_guard lk(m);
-            order.push_back(name);
-        }, asio::use_future));
+        calls.push_back(ab::async_blocking(
+            ex_for(p), pool.get_executor(),
+            [&, name] {
+                std::lock_guard lk(m);
+                order.push_back(name);
+            },
+            asio::use_future));
     };
     add(ab::priority::low, "low1");
     add(ab::priority::normal, "normal1");
@@ -261,15 +283,18 @@ BOOST_AUTO_TEST_CASE(a_lane_never_exceeds_its_limit_under_a_burst)
     int done = 0;
     const int total = 10000;
     for (int i = 0; i < total; ++i)
-        ab::async_blocking(db, io.get_executor(), [&] {
-            const int now = ++running;
-            int seen = high_water.load();
-            while (now > seen && !high_water.compare_exchange_weak(seen, now)) {
-            }
-            std::this_thread::yield();
-            --running;
-            return 1;
-        }, [&](std::exception_ptr, int) { ++done; });
+        ab::async_blocking(
+            db, io.get_executor(),
+            [&] {
+                const int now = ++running;
+                int seen = high_water.load();
+                while (now > seen && !high_water.compare_exchange_weak(seen, now)) {
+                }
+                std::this_thread::yield();
+                --running;
+                return 1;
+            },
+            [&](std::exception_ptr, int) { ++done; });
     io.run();
     BOOST_TEST(done == total);
     BOOST_TEST(high_water.load() <= 3);
@@ -290,21 +315,28 @@ BOOST_AUTO_TEST_CASE(a_full_lane_does_not_starve_another_lane_or_occupy_threads)
     ab::lane slow(pool, 1, "slow"), fast(pool, 2, "fast");
     test::gate gate;
     for (int i = 0; i < 5; ++i)
-        ab::async_blocking(slow, io.get_executor(), [&] { gate.wait(); return 0; }, asio::detached);
+        ab::async_blocking(
+            slow, io.get_executor(),
+            [&] {
+                gate.wait();
+                return 0;
+            },
+            asio::detached);
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
     BOOST_TEST(slow.metrics().waiting == 4u);
     BOOST_TEST(pool.metrics().busy_threads == 1u); // the waiting four hold no thread
     int fast_done = 0;
     for (int i = 0; i < 20; ++i)
-        ab::async_blocking(fast, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { ++fast_done; });
+        ab::async_blocking(
+            fast, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { ++fast_done; });
     BOOST_TEST(test::run_until(io, [&] { return fast_done == 20; }));
     // Cancelling a call waiting in a lane works like any other queued call.
     asio::cancellation_signal signal;
     bool aborted = false;
-    ab::async_blocking(slow, io.get_executor(), [] { return 0; },
-                       asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, int) {
-                           aborted = code_of(e) == asio::error::operation_aborted;
-                       }));
+    ab::async_blocking(
+        slow, io.get_executor(), [] { return 0; },
+        asio::bind_cancellation_slot(
+            signal.slot(), [&](std::exception_ptr e, int) { aborted = code_of(e) == asio::error::operation_aborted; }));
     signal.emit(asio::cancellation_type::terminal);
     BOOST_TEST(test::run_until(io, [&] { return aborted; }));
     slow.set_limit(5); // admits the waiting calls at once
@@ -321,10 +353,16 @@ BOOST_AUTO_TEST_CASE(a_queue_deadline_expires_while_every_worker_is_blocked)
     boost::system::error_code code;
     bool called = false;
     auto bounded = asio::require(pool.get_executor(), ab::with_queue_timeout(20ms));
-    ab::async_blocking(bounded, io.get_executor(), [&] { ran = true; return 1; }, [&](std::exception_ptr e, int) {
-        code = code_of(e);
-        called = true;
-    });
+    ab::async_blocking(
+        bounded, io.get_executor(),
+        [&] {
+            ran = true;
+            return 1;
+        },
+        [&](std::exception_ptr e, int) {
+            code = code_of(e);
+            called = true;
+        });
     // The worker stays blocked, yet the caller learns of the expiry (a timer drives it).
     BOOST_TEST(test::run_until(io, [&] { return called; }));
     BOOST_TEST((code == ab::error::deadline_expired));
@@ -339,7 +377,9 @@ BOOST_AUTO_TEST_CASE(a_call_that_starts_in_time_is_unaffected_by_its_deadline)
 {
     ab::blocking_pool pool;
     auto bounded = asio::require(pool.get_executor(), ab::with_queue_timeout(test::patience));
-    BOOST_TEST(ab::async_blocking(bounded, pool.get_executor(), [] { return 4; }, asio::use_future).get() == 4);
+    BOOST_TEST(ab::async_blocking(
+                   bounded, pool.get_executor(), [] { return 4; }, asio::use_future)
+                   .get() == 4);
     BOOST_TEST(pool.metrics().expired == 0u);
 }
 

@@ -20,16 +20,24 @@ namespace {
 /// Counts, per call, how often fn ran and how often the handler ran.
 struct ledger {
     std::vector<std::atomic<int>> ran, completed;
-    explicit ledger(std::size_t n) : ran(n), completed(n) {}
+    explicit ledger(std::size_t n)
+        : ran(n)
+        , completed(n)
+    {
+    }
 };
 
 template <typename T>
 struct throwing_allocator {
     using value_type = T;
     std::shared_ptr<std::atomic<int>> budget; // allocations left before one throws
-    explicit throwing_allocator(std::shared_ptr<std::atomic<int>> b) : budget(std::move(b)) {}
+    explicit throwing_allocator(std::shared_ptr<std::atomic<int>> b)
+        : budget(std::move(b))
+    {
+    }
     template <typename U>
-    throwing_allocator(const throwing_allocator<U>& o) noexcept : budget(o.budget)
+    throwing_allocator(const throwing_allocator<U>& o) noexcept
+        : budget(o.budget)
     {
     }
     T* allocate(std::size_t n)
@@ -49,8 +57,12 @@ struct throwing_allocator {
 struct throwing_move {
     int value = 0;
     throwing_move() = default;
-    explicit throwing_move(int v) : value(v) {}
-    throwing_move(throwing_move&& o) : value(o.value)
+    explicit throwing_move(int v)
+        : value(v)
+    {
+    }
+    throwing_move(throwing_move&& o)
+        : value(o.value)
     {
         if (o.value == 13)
             throw std::runtime_error("move");
@@ -67,7 +79,8 @@ BOOST_AUTO_TEST_CASE(stranding_submit_one_and_await_with_one_retiring_thread)
     ab::blocking_pool pool({.min_threads = 0, .max_threads = 1, .idle_timeout = 1ms});
     const int rounds = test::rounds(10000);
     for (int i = 0; i < rounds; ++i) {
-        auto f = ab::async_blocking(pool.get_executor(), [i] { return i; }, asio::use_future);
+        auto f = ab::async_blocking(
+            pool.get_executor(), [i] { return i; }, asio::use_future);
         BOOST_REQUIRE_MESSAGE(f.wait_for(30s) == std::future_status::ready, "round " << i << " stranded");
         BOOST_REQUIRE_EQUAL(f.get(), i);
         if (i % 97 == 0)
@@ -75,7 +88,8 @@ BOOST_AUTO_TEST_CASE(stranding_submit_one_and_await_with_one_retiring_thread)
     }
     std::mt19937 rng(2024);
     for (int i = 0; i < test::rounds(500); ++i) {
-        auto f = ab::async_blocking(pool.get_executor(), [] {}, asio::use_future);
+        auto f = ab::async_blocking(
+            pool.get_executor(), [] {}, asio::use_future);
         BOOST_REQUIRE_MESSAGE(f.wait_for(30s) == std::future_status::ready, "arrival " << i << " stranded (seed 2024)");
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
     }
@@ -88,7 +102,8 @@ BOOST_AUTO_TEST_CASE(churn_construct_submit_destroy)
     const int rounds = test::rounds(10000);
     for (int i = 0; i < rounds; ++i) {
         ab::blocking_pool pool({.max_threads = 2, .idle_timeout = 1ms});
-        ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { ++completions; });
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { ++completions; });
         if (i % 2)
             asio::post(pool, [] {});
     } // destroyed at once: the call either ran or was aborted, and is delivered either way
@@ -117,12 +132,17 @@ BOOST_AUTO_TEST_CASE(submit_shutdown_race_ends_every_call_in_exactly_one_state)
                 threads.emplace_back([&, t] {
                     for (int i = 0; i < per_thread; ++i) {
                         const int id = t * per_thread + i;
-                        ab::async_blocking(pool, io.get_executor(), [&book, id] { ++book.ran[id]; return id; },
-                                           [&, id](std::exception_ptr e, int) {
-                                               ++book.completed[id];
-                                               if (e)
-                                                   ++aborted;
-                                           });
+                        ab::async_blocking(
+                            pool, io.get_executor(),
+                            [&book, id] {
+                                ++book.ran[id];
+                                return id;
+                            },
+                            [&, id](std::exception_ptr e, int) {
+                                ++book.completed[id];
+                                if (e)
+                                    ++aborted;
+                            });
                         ++submitted;
                     }
                 });
@@ -136,7 +156,8 @@ BOOST_AUTO_TEST_CASE(submit_shutdown_race_ends_every_call_in_exactly_one_state)
         int ran_total = 0;
         for (std::size_t id = 0; id < book.ran.size(); ++id) {
             BOOST_REQUIRE_MESSAGE(book.completed[id] == 1, "call " << id << " completed " << book.completed[id]
-                                                                  << " times (seed " << seed << ", round " << round << ")");
+                                                                   << " times (seed " << seed << ", round " << round
+                                                                   << ")");
             BOOST_REQUIRE_LE(book.ran[id].load(), 1);
             ran_total += book.ran[id];
         }
@@ -159,20 +180,27 @@ BOOST_AUTO_TEST_CASE(random_operation_mix_keeps_the_invariants)
         bool io_destroyed = false;
         for (int step = 0; step < 40; ++step) {
             switch (rng() % 10) {
-            case 0: case 1: case 2: case 3: case 4: {
+            case 0:
+            case 1:
+            case 2:
+            case 3:
+            case 4: {
                 auto h = std::make_shared<std::atomic<int>>(0);
                 auto f = std::make_shared<std::atomic<int>>(0);
                 handler_runs.push_back(h);
                 fn_runs.push_back(f);
                 signals.push_back(std::make_unique<asio::cancellation_signal>());
                 const int spin = static_cast<int>(rng() % 3000);
-                ab::async_blocking(*pool, io->get_executor(), [f, spin] {
-                    ++*f;
-                    volatile int x = 0;
-                    for (int k = 0; k < spin; ++k)
-                        x = x + k;
-                    return 1;
-                }, asio::bind_cancellation_slot(signals.back()->slot(), [h](std::exception_ptr, int) { ++*h; }));
+                ab::async_blocking(
+                    *pool, io->get_executor(),
+                    [f, spin] {
+                        ++*f;
+                        volatile int x = 0;
+                        for (int k = 0; k < spin; ++k)
+                            x = x + k;
+                        return 1;
+                    },
+                    asio::bind_cancellation_slot(signals.back()->slot(), [h](std::exception_ptr, int) { ++*h; }));
                 break;
             }
             case 5:
@@ -214,10 +242,13 @@ BOOST_AUTO_TEST_CASE(random_operation_mix_keeps_the_invariants)
             BOOST_REQUIRE_MESSAGE(m.threads <= std::max<std::size_t>(max_t, 4), "seed " << seed << " round " << round);
         }
         (void)io_destroyed;
-        BOOST_REQUIRE_MESSAGE(test::run_until(*io, [&] {
-            const auto m = pool->metrics();
-            return m.queued == 0 && m.busy_threads == 0 && m.waiting_admission == 0;
-        }), "seed " << seed << " round " << round);
+        BOOST_REQUIRE_MESSAGE(test::run_until(*io,
+                                              [&] {
+                                                  const auto m = pool->metrics();
+                                                  return m.queued == 0 && m.busy_threads == 0 &&
+                                                         m.waiting_admission == 0;
+                                              }),
+                              "seed " << seed << " round " << round);
         io->restart();
         io->poll();
         const auto m = pool->metrics();
@@ -241,10 +272,12 @@ BOOST_AUTO_TEST_CASE(thread_start_failures_never_hang_or_lose_a_call)
     for (int i = 0; i < test::rounds(300); ++i) {
         if (i % 3 == 0)
             ab::detail::inject_thread_start_failures = 1 + i % 4;
-        ab::async_blocking(pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr e, int) {
-            ++delivered;
-            failed += e != nullptr;
-        });
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; },
+            [&](std::exception_ptr e, int) {
+                ++delivered;
+                failed += e != nullptr;
+            });
         if (i % 10 == 0) {
             io.poll();
             io.restart();
@@ -270,46 +303,60 @@ BOOST_AUTO_TEST_CASE(exceptions_from_fn_results_and_allocators_lose_nothing)
         errors += e != nullptr;
     };
     // A throwing fn and a result whose move constructor throws.
-    ab::async_blocking(pool, io.get_executor(), []() -> int { throw std::logic_error("fn"); }, count);
-    ab::async_blocking(pool, io.get_executor(), [] { return throwing_move(13); }, count);
-    ab::async_blocking(pool, io.get_executor(), [] { return throwing_move(1); }, count);
+    ab::async_blocking(
+        pool, io.get_executor(), []() -> int { throw std::logic_error("fn"); }, count);
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return throwing_move(13); }, count);
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return throwing_move(1); }, count);
     // A handler allocator exhausted after the operation's own allocation: delivery does not
     // depend on it (Asio's recycling allocator carries the completion).
     auto budget = std::make_shared<std::atomic<int>>(1); // the operation itself, then nothing
-    ab::async_blocking(pool, io.get_executor(), [] { return 1; },
-                       asio::bind_allocator(throwing_allocator<void>(budget), count));
+    ab::async_blocking(
+        pool, io.get_executor(), [] { return 1; }, asio::bind_allocator(throwing_allocator<void>(budget), count));
     // A handler allocator that fails up front: the initiating function throws, nothing leaks.
     auto empty = std::make_shared<std::atomic<int>>(0);
-    BOOST_CHECK_THROW(ab::async_blocking(pool, io.get_executor(), [] { return 1; },
-                                         asio::bind_allocator(throwing_allocator<void>(empty), count)),
-                      std::bad_alloc);
+    BOOST_CHECK_THROW(
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; }, asio::bind_allocator(throwing_allocator<void>(empty), count)),
+        std::bad_alloc);
     io.run();
     BOOST_TEST(delivered == 4);
     BOOST_TEST(errors == 2);
-    BOOST_TEST(ab::async_blocking(pool.get_executor(), [] { return 2; }, asio::use_future).get() == 2);
+    BOOST_TEST(ab::async_blocking(
+                   pool.get_executor(), [] { return 2; }, asio::use_future)
+                   .get() == 2);
 }
 
 BOOST_AUTO_TEST_CASE(self_wait_is_detected_instead_of_deadlocking)
 {
     ab::blocking_pool pool({.max_threads = 1});
     // join() from the pool's own thread.
-    auto joined = ab::async_blocking(pool.get_executor(), [&] {
-        try {
-            pool.join();
-            return std::string("joined");
-        } catch (const std::logic_error&) {
-            return std::string("detected");
-        }
-    }, asio::use_future);
+    auto joined = ab::async_blocking(
+        pool.get_executor(),
+        [&] {
+            try {
+                pool.join();
+                return std::string("joined");
+            } catch (const std::logic_error&) {
+                return std::string("detected");
+            }
+        },
+        asio::use_future);
     BOOST_TEST(joined.get() == "detected");
     // A future only this thread could fill, waited for on this thread.
-    auto nested = ab::async_blocking(pool.get_executor(), [&] {
-        try {
-            return ab::async_blocking(pool.get_executor(), [] { return 1; }, asio::use_future).get();
-        } catch (const std::logic_error&) {
-            return -1;
-        }
-    }, asio::use_future);
+    auto nested = ab::async_blocking(
+        pool.get_executor(),
+        [&] {
+            try {
+                return ab::async_blocking(
+                           pool.get_executor(), [] { return 1; }, asio::use_future)
+                    .get();
+            } catch (const std::logic_error&) {
+                return -1;
+            }
+        },
+        asio::use_future);
     BOOST_REQUIRE((nested.wait_for(test::patience) == std::future_status::ready));
     BOOST_TEST(nested.get() == -1);
 }
@@ -317,9 +364,14 @@ BOOST_AUTO_TEST_CASE(self_wait_is_detected_instead_of_deadlocking)
 BOOST_AUTO_TEST_CASE(a_pool_thread_may_wait_for_work_another_thread_can_run)
 {
     ab::blocking_pool pool({.max_threads = 2});
-    auto outer = ab::async_blocking(pool.get_executor(), [&] {
-        return ab::async_blocking(pool.get_executor(), [] { return 7; }, asio::use_future).get();
-    }, asio::use_future);
+    auto outer = ab::async_blocking(
+        pool.get_executor(),
+        [&] {
+            return ab::async_blocking(
+                       pool.get_executor(), [] { return 7; }, asio::use_future)
+                .get();
+        },
+        asio::use_future);
     BOOST_REQUIRE((outer.wait_for(test::patience) == std::future_status::ready));
     BOOST_TEST(outer.get() == 7);
 }

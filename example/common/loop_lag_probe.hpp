@@ -16,7 +16,11 @@ class loop_lag_probe {
 public:
     using clock = std::chrono::steady_clock;
 
-    loop_lag_probe(boost::asio::io_context& io, clock::duration period) : timer_(io), period_(period) {}
+    loop_lag_probe(boost::asio::io_context& io, clock::duration period)
+        : timer_(io)
+        , period_(period)
+    {
+    }
 
     void start()
     {

@@ -118,18 +118,18 @@ std::optional<settings> parse_command_line(int argc, char** argv)
     po::options_description desc(
         "asio_blocking_demo: a burst of requests doing blocking work through async_blocking,\n"
         "while a timer measures event-loop lag. Durations take units: 500us, 500ms, 10s, 1m.\n\nOptions");
-    desc.add_options()
-        ("help,h", "show this help")
-        ("jobs", po::value(&s.jobs)->default_value(s.jobs), "number of requests")
-        ("rate", po::value(&s.rate)->default_value(s.rate), "requests per second (0: all at once)")
-        ("mix", po::value(&mix)->default_value(mix), "shares of work kinds: db (sleeps 5-20 ms), cpu (hashes ~1 ms), file (reads 64 KiB)")
-        ("min-threads", po::value(&min_threads)->default_value(min_threads), "threads kept alive")
-        ("max-threads", po::value(&max_threads)->default_value(max_threads), "thread limit")
-        ("idle-timeout", po::value(&idle)->default_value(idle), "idle time before a surplus thread retires")
-        ("queue-capacity", po::value(&capacity)->default_value(capacity), "queue bound (0: unbounded)")
-        ("overflow", po::value(&overflow)->default_value(overflow), "on a full queue: wait or reject")
-        ("svg", po::value(&s.svg_path)->default_value(s.svg_path), "timeline SVG to write (empty: none)")
-        ("json", po::value(&s.json_path), "metrics JSON to write");
+    desc.add_options()("help,h", "show this help")("jobs", po::value(&s.jobs)->default_value(s.jobs),
+                                                   "number of requests")(
+        "rate", po::value(&s.rate)->default_value(s.rate), "requests per second (0: all at once)")(
+        "mix", po::value(&mix)->default_value(mix),
+        "shares of work kinds: db (sleeps 5-20 ms), cpu (hashes ~1 ms), file (reads 64 KiB)")(
+        "min-threads", po::value(&min_threads)->default_value(min_threads),
+        "threads kept alive")("max-threads", po::value(&max_threads)->default_value(max_threads), "thread limit")(
+        "idle-timeout", po::value(&idle)->default_value(idle), "idle time before a surplus thread retires")(
+        "queue-capacity", po::value(&capacity)->default_value(capacity), "queue bound (0: unbounded)")(
+        "overflow", po::value(&overflow)->default_value(overflow), "on a full queue: wait or reject")(
+        "svg", po::value(&s.svg_path)->default_value(s.svg_path),
+        "timeline SVG to write (empty: none)")("json", po::value(&s.json_path), "metrics JSON to write");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -222,7 +222,9 @@ int run(const settings& s)
     asio::io_context io;
     ab::blocking_pool pool(s.pool);
     const auto start = clock_type::now();
-    auto seconds_since_start = [&] { return std::chrono::duration<double>(clock_type::now() - start).count(); };
+    auto seconds_since_start = [&] {
+        return std::chrono::duration<double>(clock_type::now() - start).count();
+    };
 
     int submitted = 0, done = 0, failed = 0, rejected = 0;
     double last_done_at = 0;
@@ -248,11 +250,14 @@ int run(const settings& s)
         };
         ++submitted;
         if (pick < s.mix.db)
-            ab::async_blocking(pool, io.get_executor(), [seed] { return database_call(seed); }, on_done);
+            ab::async_blocking(
+                pool, io.get_executor(), [seed] { return database_call(seed); }, on_done);
         else if (pick < s.mix.db + s.mix.cpu)
-            ab::async_blocking(pool, io.get_executor(), [seed] { return hash_password(seed); }, on_done);
+            ab::async_blocking(
+                pool, io.get_executor(), [seed] { return hash_password(seed); }, on_done);
         else
-            ab::async_blocking(pool, io.get_executor(), [fd, seed] { return read_file(fd, seed); }, on_done);
+            ab::async_blocking(
+                pool, io.get_executor(), [fd, seed] { return read_file(fd, seed); }, on_done);
     };
     asio::steady_timer arrivals(io);
     std::function<void()> arrive = [&] {
@@ -324,11 +329,12 @@ int run(const settings& s)
         lags_ms.push_back(us / 1000);
     const auto m = pool.metrics();
     const double wall = seconds_since_start();
-    auto ms = [](std::chrono::nanoseconds d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    auto ms = [](std::chrono::nanoseconds d) {
+        return std::chrono::duration<double, std::milli>(d).count();
+    };
     std::cout << "\nSummary\n"
-              << std::fixed << std::setprecision(3)
-              << "  requests            " << s.jobs << " (" << done - failed - rejected << " ok, " << failed
-              << " failed, " << rejected << " rejected)\n"
+              << std::fixed << std::setprecision(3) << "  requests            " << s.jobs << " ("
+              << done - failed - rejected << " ok, " << failed << " failed, " << rejected << " rejected)\n"
               << "  wall time           " << wall << " s (last request done at " << last_done_at << " s)\n"
               << "  throughput          " << (last_done_at > 0 ? done / last_done_at : 0) << " requests/s\n"
               << "  queue wait          p50 " << ms(m.queue_wait.p50) << " ms, p99 " << ms(m.queue_wait.p99)
@@ -352,22 +358,23 @@ int run(const settings& s)
     }
     if (!s.svg_path.empty()) {
         std::ofstream out(s.svg_path);
-        out << demo::render_timeline(
-            "asio_blocking_demo: " + std::to_string(s.jobs) + " requests, max_threads " +
-                std::to_string(s.pool.max_threads),
-            times, {{"pool threads", "count", {threads, busy}}, {"calls waiting", "count", {queued}},
-                    {"event-loop lag", "ms", {lag}}},
-            {{last_done_at, "last request done"}});
+        out << demo::render_timeline("asio_blocking_demo: " + std::to_string(s.jobs) + " requests, max_threads " +
+                                         std::to_string(s.pool.max_threads),
+                                     times,
+                                     {{"pool threads", "count", {threads, busy}},
+                                      {"calls waiting", "count", {queued}},
+                                      {"event-loop lag", "ms", {lag}}},
+                                     {{last_done_at, "last request done"}});
         std::cout << "timeline written to " << s.svg_path << '\n';
         if (!out)
             std::cerr << "asio_blocking_demo: cannot write " << s.svg_path << '\n';
     }
     if (!s.json_path.empty()) {
         std::ofstream out(s.json_path);
-        out << "{\"jobs\":" << s.jobs << ",\"done\":" << done << ",\"failed\":" << failed << ",\"rejected\":"
-            << rejected << ",\"wall_s\":" << wall << ",\"loop_lag_ms\":{\"p50\":" << percentile(lags_ms, 0.5)
-            << ",\"p99\":" << percentile(lags_ms, 0.99) << ",\"max\":" << percentile(lags_ms, 1.0)
-            << "},\"pool\":" << ab::to_json(m) << "}\n";
+        out << "{\"jobs\":" << s.jobs << ",\"done\":" << done << ",\"failed\":" << failed
+            << ",\"rejected\":" << rejected << ",\"wall_s\":" << wall
+            << ",\"loop_lag_ms\":{\"p50\":" << percentile(lags_ms, 0.5) << ",\"p99\":" << percentile(lags_ms, 0.99)
+            << ",\"max\":" << percentile(lags_ms, 1.0) << "},\"pool\":" << ab::to_json(m) << "}\n";
     }
     return done == s.jobs ? 0 : 1;
 }

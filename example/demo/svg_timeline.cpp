@@ -14,11 +14,20 @@ std::string escape(const std::string& s)
     std::string out;
     for (char c : s) {
         switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        default: out += c;
+        case '&':
+            out += "&amp;";
+            break;
+        case '<':
+            out += "&lt;";
+            break;
+        case '>':
+            out += "&gt;";
+            break;
+        case '"':
+            out += "&quot;";
+            break;
+        default:
+            out += c;
         }
     }
     return out;
@@ -76,16 +85,20 @@ std::string render_timeline(const std::string& title, const std::vector<double>&
                 v_max = std::max(v_max, v);
         const double v_step = tick_step(v_max > 0 ? v_max : 1, 4);
         v_max = std::max(v_step, std::ceil((v_max > 0 ? v_max : 1) / v_step) * v_step);
-        auto x_of = [&](double t) { return left + plot_w * t / t_max; };
-        auto y_of = [&](double v) { return y0 + panel_h - panel_h * v / v_max; };
+        auto x_of = [&](double t) {
+            return left + plot_w * t / t_max;
+        };
+        auto y_of = [&](double v) {
+            return y0 + panel_h - panel_h * v / v_max;
+        };
 
         svg << "<g class=\"panel\" id=\"panel" << p << "\">\n"
-            << "<text x=\"" << left << "\" y=\"" << y0 - 8 << "\" font-weight=\"bold\">" << escape(pn.title)
-            << " (" << escape(pn.unit) << ")</text>\n";
+            << "<text x=\"" << left << "\" y=\"" << y0 - 8 << "\" font-weight=\"bold\">" << escape(pn.title) << " ("
+            << escape(pn.unit) << ")</text>\n";
         // Grid and y ticks.
         for (double v = 0; v <= v_max + v_step / 2; v += v_step) {
-            svg << "<line x1=\"" << left << "\" y1=\"" << y_of(v) << "\" x2=\"" << left + plot_w << "\" y2=\"" << y_of(v)
-                << "\" stroke=\"#e4e4e4\"/>\n"
+            svg << "<line x1=\"" << left << "\" y1=\"" << y_of(v) << "\" x2=\"" << left + plot_w << "\" y2=\""
+                << y_of(v) << "\" stroke=\"#e4e4e4\"/>\n"
                 << "<text x=\"" << left - 6 << "\" y=\"" << y_of(v) + 4 << "\" text-anchor=\"end\">" << number(v)
                 << "</text>\n";
         }

@@ -179,8 +179,11 @@ struct service {
     std::string unknown_user_hash = dummy_hash();
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
-        : mode(m), users(u), pool(p), db(p, u.connections(), "db"),
-          cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
+        : mode(m)
+        , users(u)
+        , pool(p)
+        , db(p, u.connections(), "db")
+        , cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
     {
     }
 
@@ -198,20 +201,20 @@ struct service {
         case run_mode::thread_per_request: {
             // Named, not a temporary inside co_await (GCC 12 would destroy it twice).
             auto start_thread = [fn = std::move(fn), ex](auto handler) mutable {
-                    auto work = asio::make_work_guard(ex);
-                    std::thread([fn = std::move(fn), handler = std::move(handler), work = std::move(work)]() mutable {
-                        std::exception_ptr e;
-                        R result{};
-                        try {
-                            result = fn();
-                        } catch (...) {
-                            e = std::current_exception();
-                        }
-                        auto hex = asio::get_associated_executor(handler, work.get_executor());
-                        asio::post(hex, [handler = std::move(handler), e, result = std::move(result)]() mutable {
-                            std::move(handler)(e, std::move(result));
-                        });
-                    }).detach();
+                auto work = asio::make_work_guard(ex);
+                std::thread([fn = std::move(fn), handler = std::move(handler), work = std::move(work)]() mutable {
+                    std::exception_ptr e;
+                    R result{};
+                    try {
+                        result = fn();
+                    } catch (...) {
+                        e = std::current_exception();
+                    }
+                    auto hex = asio::get_associated_executor(handler, work.get_executor());
+                    asio::post(hex, [handler = std::move(handler), e, result = std::move(result)]() mutable {
+                        std::move(handler)(e, std::move(result));
+                    });
+                }).detach();
             };
             co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
                 std::move(start_thread), asio::use_awaitable);
@@ -224,22 +227,24 @@ struct service {
     {
         // Named, not temporaries inside co_await: GCC 12 may destroy such temporaries twice
         // (GCC bugs 99576, 100611).
-        auto lookup = [this, user] { return users.find_hash(user); };
+        auto lookup = [this, user] {
+            return users.find_hash(user);
+        };
         auto hash = co_await blocking(db, std::move(lookup));
         const std::string stored = hash ? *hash : unknown_user_hash;
         auto verify = [stored, password] {
             return crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
         };
         const bool ok = co_await blocking(cpu, std::move(verify));
-        co_return ok && hash.has_value();
+        co_return ok&& hash.has_value();
     }
 
     std::string metrics_json() const
     {
         auto lane_json = [](const ab::lane_metrics& l) {
-            return "{\"name\":\"" + l.name + "\",\"limit\":" + std::to_string(l.limit) + ",\"running\":" +
-                   std::to_string(l.running) + ",\"waiting\":" + std::to_string(l.waiting) + ",\"completed\":" +
-                   std::to_string(l.completed) + "}";
+            return "{\"name\":\"" + l.name + "\",\"limit\":" + std::to_string(l.limit) +
+                   ",\"running\":" + std::to_string(l.running) + ",\"waiting\":" + std::to_string(l.waiting) +
+                   ",\"completed\":" + std::to_string(l.completed) + "}";
         };
         return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + lane_json(db.metrics()) + "," +
                lane_json(cpu.metrics()) + "]}";
@@ -412,8 +417,8 @@ int main(int argc, char** argv)
     int port = 8080;
     std::size_t max_threads = 64;
     po::options_description desc("login_service: HTTP login with Argon2id and SQLite on one event loop\n\nOptions");
-    desc.add_options()("help,h", "show this help")(
-        "address", po::value(&address)->default_value(address), "address to listen on")(
+    desc.add_options()("help,h", "show this help")("address", po::value(&address)->default_value(address),
+                                                   "address to listen on")(
         "port", po::value(&port)->default_value(port), "port to listen on (0: any free port)")(
         "db", po::value(&db_path)->default_value(db_path), "SQLite user database")(
         "init-db", "create the database with demo users (alice/wonderland, bob/builder, ...) first")(

@@ -24,23 +24,28 @@ template <typename T>
 concept io_executor = boost::asio::execution::is_executor<T>::value;
 
 template <typename T>
-struct is_pool_executor : std::false_type {};
+struct is_pool_executor : std::false_type {
+};
 
 template <typename Allocator, unsigned int Bits>
-struct is_pool_executor<blocking_pool::basic_executor_type<Allocator, Bits>> : std::true_type {};
+struct is_pool_executor<blocking_pool::basic_executor_type<Allocator, Bits>> : std::true_type {
+};
 
 template <typename F>
-concept blocking_callable = std::is_invocable_v<std::decay_t<F>> || std::is_invocable_v<std::decay_t<F>, std::stop_token>;
+concept blocking_callable =
+    std::is_invocable_v<std::decay_t<F>> || std::is_invocable_v<std::decay_t<F>, std::stop_token>;
 
 template <typename F>
 using blocking_signature_t = typename blocking_signature<blocking_result_t<F>>::type;
 
 /// The handler use_future makes: its only use is a future someone will wait on.
 template <typename Handler>
-struct is_future_handler : std::false_type {};
+struct is_future_handler : std::false_type {
+};
 
 template <typename Signature, typename Allocator>
-struct is_future_handler<boost::asio::detail::promise_handler<Signature, Allocator>> : std::true_type {};
+struct is_future_handler<boost::asio::detail::promise_handler<Signature, Allocator>> : std::true_type {
+};
 
 /// The initiation object: has an executor (for experimental::use_promise) and takes fn as an
 /// argument (so deferred decay-copies it).
@@ -49,7 +54,11 @@ class initiate_async_blocking {
 public:
     using executor_type = IoExecutor;
 
-    initiate_async_blocking(const call_target& target, const IoExecutor& ex) : target_(target), ex_(ex) {}
+    initiate_async_blocking(const call_target& target, const IoExecutor& ex)
+        : target_(target)
+        , ex_(ex)
+    {
+    }
 
     executor_type get_executor() const noexcept { return ex_; }
 
@@ -129,8 +138,7 @@ template <detail::io_executor Executor, detail::blocking_callable F,
 auto async_blocking(const Executor& ex, F&& fn, CompletionToken&& token = CompletionToken())
 {
     return boost::asio::async_initiate<CompletionToken, detail::blocking_signature_t<F>>(
-        detail::initiate_async_blocking<Executor>(detail::default_target(ex), ex),
-        token, std::forward<F>(fn));
+        detail::initiate_async_blocking<Executor>(detail::default_target(ex), ex), token, std::forward<F>(fn));
 }
 
 /// As above, but runs `fn` on `pool` (normal priority).
@@ -139,8 +147,7 @@ template <detail::io_executor Executor, detail::blocking_callable F,
 auto async_blocking(blocking_pool& pool, const Executor& ex, F&& fn, CompletionToken&& token = CompletionToken())
 {
     return boost::asio::async_initiate<CompletionToken, detail::blocking_signature_t<F>>(
-        detail::initiate_async_blocking<Executor>(detail::call_target{&pool, {}}, ex), token,
-        std::forward<F>(fn));
+        detail::initiate_async_blocking<Executor>(detail::call_target{&pool, {}}, ex), token, std::forward<F>(fn));
 }
 
 /// As above, but runs `fn` on the pool of `target` with its priority, queue timeout and lane.

@@ -112,7 +112,11 @@ template <typename Allocator, unsigned int Bits>
 class blocking_pool::basic_executor_type : detail::pool_executor_bits {
 public:
     basic_executor_type(const basic_executor_type& other) noexcept
-        : pool_(other.pool_), core_(other.core_), allocator_(other.allocator_), bits_(other.bits_), settings_(other.settings_)
+        : pool_(other.pool_)
+        , core_(other.core_)
+        , allocator_(other.allocator_)
+        , bits_(other.bits_)
+        , settings_(other.settings_)
     {
         if constexpr ((Bits & outstanding_work_tracked) != 0)
             if (pool_)
@@ -120,8 +124,11 @@ public:
     }
 
     basic_executor_type(basic_executor_type&& other) noexcept
-        : pool_(other.pool_), core_(other.core_), allocator_(std::move(other.allocator_)), bits_(other.bits_),
-          settings_(other.settings_)
+        : pool_(other.pool_)
+        , core_(other.core_)
+        , allocator_(std::move(other.allocator_))
+        , bits_(other.bits_)
+        , settings_(other.settings_)
     {
         if constexpr ((Bits & outstanding_work_tracked) != 0)
             other.pool_ = nullptr;
@@ -173,8 +180,7 @@ public:
         return {pool_, allocator_, bits_ & ~blocking_never, settings_};
     }
 
-    basic_executor_type<Allocator, Bits & ~blocking_always>
-    require(boost::asio::execution::blocking_t::never_t) const
+    basic_executor_type<Allocator, Bits & ~blocking_always> require(boost::asio::execution::blocking_t::never_t) const
     {
         return {pool_, allocator_, bits_ | blocking_never, settings_};
     }
@@ -300,7 +306,11 @@ private:
     friend class basic_executor_type;
 
     basic_executor_type(blocking_pool* p, const Allocator& a, unsigned int bits, detail::call_settings s) noexcept
-        : pool_(p), core_(&p->core()), allocator_(a), bits_(bits), settings_(s)
+        : pool_(p)
+        , core_(&p->core())
+        , allocator_(a)
+        , bits_(bits)
+        , settings_(s)
     {
         if constexpr ((Bits & outstanding_work_tracked) != 0)
             if (pool_)

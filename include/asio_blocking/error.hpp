@@ -29,6 +29,7 @@ inline boost::system::error_code make_error_code(error e) noexcept
 } // namespace asio_blocking
 
 template <>
-struct boost::system::is_error_code_enum<asio_blocking::error> : std::true_type {};
+struct boost::system::is_error_code_enum<asio_blocking::error> : std::true_type {
+};
 
 #endif

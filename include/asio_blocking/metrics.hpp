@@ -30,14 +30,14 @@ struct latency_summary {
  */
 struct pool_metrics {
     // Gauges.
-    std::size_t threads = 0;      ///< Worker threads alive.
-    std::size_t idle_threads = 0; ///< Of those, waiting for work.
-    std::size_t busy_threads = 0; ///< Of those, running a call (including abandoned ones).
-    std::size_t queued = 0;       ///< Calls admitted and waiting for a worker.
+    std::size_t threads = 0;                         ///< Worker threads alive.
+    std::size_t idle_threads = 0;                    ///< Of those, waiting for work.
+    std::size_t busy_threads = 0;                    ///< Of those, running a call (including abandoned ones).
+    std::size_t queued = 0;                          ///< Calls admitted and waiting for a worker.
     std::array<std::size_t, 3> queued_by_priority{}; ///< `queued`, indexed by `priority`.
-    std::size_t waiting_admission = 0; ///< Calls waiting for room in a full queue.
-    std::size_t waiting_in_lanes = 0;  ///< Calls held back by their lane's limit.
-    std::size_t outstanding_work = 0;  ///< Tracked executors and pending calls (join waits for 0).
+    std::size_t waiting_admission = 0;               ///< Calls waiting for room in a full queue.
+    std::size_t waiting_in_lanes = 0;                ///< Calls held back by their lane's limit.
+    std::size_t outstanding_work = 0;                ///< Tracked executors and pending calls (join waits for 0).
 
     // Counters since construction.
     std::uint64_t submitted = 0; ///< Every submission, including refused ones.

@@ -32,7 +32,10 @@ struct with_priority {
     using polymorphic_query_result_type = asio_blocking::priority;
 
     constexpr with_priority() noexcept = default;
-    constexpr explicit with_priority(asio_blocking::priority p) noexcept : level(p) {}
+    constexpr explicit with_priority(asio_blocking::priority p) noexcept
+        : level(p)
+    {
+    }
 
     asio_blocking::priority level = asio_blocking::priority::normal;
 };

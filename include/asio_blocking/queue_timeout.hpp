@@ -24,7 +24,10 @@ struct with_queue_timeout {
     using polymorphic_query_result_type = std::chrono::steady_clock::duration;
 
     constexpr with_queue_timeout() noexcept = default;
-    constexpr explicit with_queue_timeout(std::chrono::steady_clock::duration d) noexcept : duration(d) {}
+    constexpr explicit with_queue_timeout(std::chrono::steady_clock::duration d) noexcept
+        : duration(d)
+    {
+    }
 
     std::chrono::steady_clock::duration duration{0};
 };

@@ -10,6 +10,6 @@ struct no_default {
 int main()
 {
     boost::asio::io_context io;
-    asio_blocking::async_blocking(io.get_executor(), [] { return no_default(1); },
-                                  [](std::exception_ptr, no_default) {});
+    asio_blocking::async_blocking(
+        io.get_executor(), [] { return no_default(1); }, [](std::exception_ptr, no_default) {});
 }

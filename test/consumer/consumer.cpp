@@ -8,6 +8,7 @@
 int main()
 {
     asio_blocking::blocking_pool pool({.max_threads = 2});
-    auto answer = asio_blocking::async_blocking(pool.get_executor(), [] { return 42; }, boost::asio::use_future);
+    auto answer = asio_blocking::async_blocking(
+        pool.get_executor(), [] { return 42; }, boost::asio::use_future);
     std::cout << "consumer: " << answer.get() << '\n';
 }

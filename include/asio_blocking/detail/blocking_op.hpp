@@ -36,7 +36,8 @@ namespace asio_blocking::detail {
 template <typename F>
 struct blocking_result {
     static constexpr bool takes_stop_token = std::is_invocable_v<F, std::stop_token>;
-    using invoke_type = std::conditional_t<takes_stop_token, std::invoke_result<F, std::stop_token>, std::invoke_result<F>>;
+    using invoke_type =
+        std::conditional_t<takes_stop_token, std::invoke_result<F, std::stop_token>, std::invoke_result<F>>;
     using type = std::decay_t<typename invoke_type::type>;
 };
 
@@ -95,7 +96,8 @@ public:
         alloc_type alloc(base_allocator_of(handler));
         blocking_op* p = alloc_traits::allocate(alloc, 1);
         try {
-            return ::new (static_cast<void*>(p)) blocking_op(alloc, std::forward<H>(handler), io_ex, std::forward<G>(fn));
+            return ::new (static_cast<void*>(p))
+                blocking_op(alloc, std::forward<H>(handler), io_ex, std::forward<G>(fn));
         } catch (...) {
             alloc_traits::deallocate(alloc, p, 1);
             throw;
@@ -109,7 +111,8 @@ public:
         target.settings.apply(*this);
         can_wait_for_room_ = true;
 
-        boost::asio::execution_context& handler_ctx = boost::asio::query(*handler_work_, boost::asio::execution::context);
+        boost::asio::execution_context& handler_ctx =
+            boost::asio::query(*handler_work_, boost::asio::execution::context);
         if (&handler_ctx != static_cast<boost::asio::execution_context*>(target.pool)) {
             context_link& link = boost::asio::use_service<context_service>(handler_ctx).link();
             if (!link.add(this)) {
@@ -197,8 +200,16 @@ private:
         blocking_op* op;
         std::exception_ptr error; // set: deliver this instead of the op's own outcome
 
-        invoker(blocking_op* o, std::exception_ptr e) noexcept : op(o), error(std::move(e)) {}
-        invoker(invoker&& other) noexcept : op(std::exchange(other.op, nullptr)), error(std::move(other.error)) {}
+        invoker(blocking_op* o, std::exception_ptr e) noexcept
+            : op(o)
+            , error(std::move(e))
+        {
+        }
+        invoker(invoker&& other) noexcept
+            : op(std::exchange(other.op, nullptr))
+            , error(std::move(other.error))
+        {
+        }
         invoker& operator=(invoker&&) = delete;
         ~invoker()
         {
@@ -214,15 +225,18 @@ private:
     };
 
     // Completions for a handler that runs on a blocking_pool are accepted by it even after stop().
-    static constexpr bool handler_on_pool = std::is_same_v<
-        std::remove_cvref_t<decltype(boost::asio::query(std::declval<const handler_executor&>(),
-                                                        boost::asio::execution::context))>,
-        blocking_pool>;
+    static constexpr bool handler_on_pool =
+        std::is_same_v<std::remove_cvref_t<decltype(boost::asio::query(std::declval<const handler_executor&>(),
+                                                                       boost::asio::execution::context))>,
+                       blocking_pool>;
     template <typename Base>
     using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>, Base>;
 
     struct cancel_handler {
-        explicit cancel_handler(blocking_op* o) noexcept : op(o) {}
+        explicit cancel_handler(blocking_op* o) noexcept
+            : op(o)
+        {
+        }
         blocking_op* op;
         void operator()(boost::asio::cancellation_type_t type) const { op->on_cancel(type); }
     };

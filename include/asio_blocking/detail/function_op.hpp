@@ -52,7 +52,9 @@ public:
 
 private:
     template <typename F>
-    function_op(const alloc_type& a, F&& f) : function_(std::forward<F>(f)), alloc_(a)
+    function_op(const alloc_type& a, F&& f)
+        : function_(std::forward<F>(f))
+        , alloc_(a)
     {
     }
     ~function_op() = default;

@@ -31,7 +31,11 @@ extern std::atomic<int> inject_thread_start_failures;
 /// A lane's state inside the core; owned by the core so operations never outlive it.
 class lane_core {
 public:
-    lane_core(std::string name, std::size_t limit) : name_(std::move(name)), limit_(limit) {}
+    lane_core(std::string name, std::size_t limit)
+        : name_(std::move(name))
+        , limit_(limit)
+    {
+    }
 
 private:
     friend class pool_core;
@@ -152,7 +156,7 @@ private:
     std::size_t min_threads_;
     std::size_t max_threads_;
 
-    std::array<op_list, 3> queues_; // indexed by priority
+    std::array<op_list, 3> queues_;         // indexed by priority
     std::array<unsigned, 3> passed_over_{}; // ageing counters
     std::size_t queued_ = 0;
     op_list admission_;
@@ -189,9 +193,9 @@ private:
     bool monitor_stop_ = false;
 
     // Metrics.
-    std::uint64_t submitted_ = 0, completed_ = 0, failed_ = 0, cancelled_ = 0, abandoned_ = 0,
-                  rejected_ = 0, expired_ = 0, threads_started_ = 0, threads_retired_ = 0,
-                  thread_start_failures_ = 0, hook_failures_ = 0;
+    std::uint64_t submitted_ = 0, completed_ = 0, failed_ = 0, cancelled_ = 0, abandoned_ = 0, rejected_ = 0,
+                  expired_ = 0, threads_started_ = 0, threads_retired_ = 0, thread_start_failures_ = 0,
+                  hook_failures_ = 0;
     std::size_t peak_threads_ = 0, peak_queued_ = 0;
     latency_histogram queue_wait_;
     latency_histogram run_time_;

@@ -68,9 +68,14 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
             waiter* w;
             func_type f;
             bool ran = false;
-            signal_when_done(waiter* w_, func_type&& f_) : w(w_), f(std::move(f_)) {}
+            signal_when_done(waiter* w_, func_type&& f_)
+                : w(w_)
+                , f(std::move(f_))
+            {
+            }
             signal_when_done(signal_when_done&& o) noexcept(std::is_nothrow_move_constructible_v<func_type>)
-                : w(std::exchange(o.w, nullptr)), f(std::move(o.f))
+                : w(std::exchange(o.w, nullptr))
+                , f(std::move(o.f))
             {
             }
             void operator()()
@@ -106,7 +111,8 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
 }
 
 template <typename Allocator, unsigned int Bits>
-std::size_t blocking_pool::basic_executor_type<Allocator, Bits>::query(boost::asio::execution::occupancy_t) const noexcept
+std::size_t
+blocking_pool::basic_executor_type<Allocator, Bits>::query(boost::asio::execution::occupancy_t) const noexcept
 {
     return core_->thread_count();
 }
