@@ -25,8 +25,14 @@ using clock = std::chrono::steady_clock;
 // Calls averaging at least this long are treated as blocking: any backlog then gets a new
 // thread at once. Shorter calls are served by the threads there are, unless one stalls.
 constexpr std::uint64_t slow_call_ns = 50'000;
-// With fast calls, a backlog grows the pool only once a call has run this long.
-constexpr clock::duration stall_threshold = std::chrono::milliseconds(2);
+// With fast calls, a backlog grows the pool only once a call has run this long. Longer than a
+// scheduler time slice, so a worker that was merely preempted does not look stalled.
+constexpr clock::duration stall_threshold = std::chrono::milliseconds(10);
+// Before any call has finished, a second thread starts once the oldest call has run this long:
+// a blocking burst still grows within microseconds, tiny work first shows that it is tiny.
+constexpr clock::duration first_growth_after = std::chrono::nanoseconds(slow_call_ns);
+// After a thread failed to start, growth pauses this long rather than retrying in a loop.
+constexpr clock::duration start_failure_backoff = std::chrono::milliseconds(50);
 
 thread_local const pool_core* current_core = nullptr;
 
@@ -73,7 +79,7 @@ pool_core::pool_core(pool_options options)
     : options_(std::move(options))
     , min_threads_(options_.min_threads)
     , max_threads_(options_.max_threads)
-    , avg_run_ns_(slow_call_ns * 20) // unknown work is presumed blocking: grow on demand
+    , avg_run_ns_(0)
 {
 }
 
@@ -173,7 +179,7 @@ pool_core::admission pool_core::submit(operation* op)
     if (grow)
         ++starting_;
     else if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < max_threads_)
-        monitor_needed_locked(now + stall_threshold); // fast calls: re-check for a stall later
+        monitor_needed_locked(now + growth_recheck_locked(now)); // re-check for a blocking call later
     lk.unlock();
     if (wake)
         wake->cv.notify_one();
@@ -271,9 +277,14 @@ void pool_core::finish_locked(operation* op, operation::outcome outcome, clock::
         const std::uint64_t ns = to_ns(run_time);
         run_time_.record(ns);
         // Moving average over ~8 calls: quick to notice that calls turned slow, or fast.
-        avg_run_ns_ =
-            static_cast<std::uint64_t>(static_cast<std::int64_t>(avg_run_ns_) +
-                                       (static_cast<std::int64_t>(ns) - static_cast<std::int64_t>(avg_run_ns_)) / 8);
+        if (!have_avg_run_) {
+            avg_run_ns_ = ns;
+            have_avg_run_ = true;
+        } else {
+            avg_run_ns_ = static_cast<std::uint64_t>(
+                static_cast<std::int64_t>(avg_run_ns_) +
+                (static_cast<std::int64_t>(ns) - static_cast<std::int64_t>(avg_run_ns_)) / 8);
+        }
     }
     if (!abandoned) {
         switch (outcome) {
@@ -556,6 +567,13 @@ bool pool_core::caller_is_sole_thread() const
     return max_threads_ == 1;
 }
 
+std::chrono::steady_clock::duration pool_core::growth_recheck_locked(clock::time_point now) const noexcept
+{
+    const clock::duration after = have_avg_run_ ? stall_threshold : first_growth_after;
+    const clock::duration backoff_left = last_start_failure_ + start_failure_backoff - now;
+    return std::max(after, backoff_left);
+}
+
 bool pool_core::should_start_thread_locked(clock::time_point now) const noexcept
 {
     if (state_ >= pool_state::stopped || threads_ + starting_ >= max_threads_)
@@ -565,9 +583,16 @@ bool pool_core::should_start_thread_locked(clock::time_point now) const noexcept
     // One start at a time: each new worker re-checks once it has taken a job (a cascade).
     if (starting_ > 0 || queued_ == 0 || busy_ < threads_)
         return false;
-    if (threads_ == 0 || avg_run_ns_ >= slow_call_ns)
+    if (threads_ == 0)
         return true;
-    return !running_.empty() && now - running_.front()->stamp_ >= stall_threshold;
+    if (now - last_start_failure_ < start_failure_backoff)
+        return false;
+    const auto longest_running = running_.empty() ? clock::duration::zero() : now - running_.front()->stamp_;
+    if (!have_avg_run_) // nothing finished yet: is the oldest call blocking?
+        return longest_running >= first_growth_after;
+    if (avg_run_ns_ >= slow_call_ns)
+        return true;
+    return longest_running >= stall_threshold;
 }
 
 void pool_core::start_threads(std::size_t count) noexcept
@@ -624,6 +649,7 @@ void pool_core::start_threads(std::size_t count) noexcept
                 spare_workers_.splice(spare_workers_.end(), workers_, w->self);
             --starting_;
             ++thread_start_failures_;
+            last_start_failure_ = clock::now();
             if (threads_ == 0 && starting_ == 0) {
                 take_all_waiting_locked(stranded);
                 failed_ += stranded.size();
@@ -862,7 +888,7 @@ void pool_core::monitor_loop()
         }
         auto wake = deadlines_.empty() ? clock::time_point::max() : deadlines_.begin()->first;
         if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < max_threads_)
-            wake = std::min(wake, now + stall_threshold);
+            wake = std::min(wake, now + growth_recheck_locked(now));
         monitor_wake_at_ = wake;
         if (wake == clock::time_point::max())
             monitor_cv_.wait(lk);

@@ -38,8 +38,10 @@ class lane;
  * @par Threads
  * `min_threads` are started by the constructor and kept. A submission that finds no idle thread
  * starts one (while fewer than `max_threads` exist) if recent calls block (average run time of
- * 50 µs or more) or a running call has stalled for 2 ms; short calls are left to the threads
- * there are, so tiny work does not start hundreds of threads. The most recently idle thread takes
+ * 50 µs or more) or a running call has stalled for 10 ms; short calls are left to the threads
+ * there are, so tiny work does not start hundreds of threads. Before any call has finished, the
+ * second thread starts once the oldest call has run 50 µs. After a failed thread start, growth
+ * pauses for 50 ms. The most recently idle thread takes
  * the next call, so under light load surplus threads really idle out after `idle_timeout`.
  *
  * @par Shutdown

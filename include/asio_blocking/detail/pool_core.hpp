@@ -135,6 +135,8 @@ private:
 
     // Threads.
     bool should_start_thread_locked(clock::time_point now) const noexcept;
+    /// When a backlog that did not grow the pool is worth checking again.
+    clock::duration growth_recheck_locked(clock::time_point now) const noexcept;
     void start_threads(std::size_t count) noexcept;
     static void* thread_main(void* arg);
     void worker_loop(worker& self);
@@ -186,6 +188,8 @@ private:
     std::size_t drain_waiters_ = 0;
     std::condition_variable threads_gone_cv_;
     std::uint64_t avg_run_ns_; // moving average: are recent calls blocking or tiny?
+    bool have_avg_run_ = false; // has any call finished yet?
+    clock::time_point last_start_failure_{};
 
     std::thread monitor_;
     std::condition_variable monitor_cv_;
