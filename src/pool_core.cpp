@@ -718,6 +718,9 @@ void pool_core::worker_loop(worker& self)
     std::unique_lock lk(mutex_);
     operation* finished = nullptr; // ran; its result is handed back outside the lock
     bool delivered = false;        // a result was handed back since the lock was last held
+    // The time the previous call ended doubles as "now" for taking the next one: one clock
+    // reading fewer per call on the hot path.
+    clock::time_point now = clock::now();
     for (;;) {
         if (delivered) {
             delivered = false;
@@ -725,7 +728,6 @@ void pool_core::worker_loop(worker& self)
             if (drain_waiters_ > 0 && drained_locked())
                 drained_cv_.notify_all();
         }
-        const auto now = clock::now();
         operation* op = take_next_locked(now);
         if (!op && finished) {
             // Hand the result back before going idle: the handler may submit more work.
@@ -733,6 +735,7 @@ void pool_core::worker_loop(worker& self)
             std::exchange(finished, nullptr)->complete();
             lk.lock();
             delivered = true;
+            now = clock::now();
             continue;
         }
         if (!op) {
@@ -751,9 +754,9 @@ void pool_core::worker_loop(worker& self)
             if (!self.handoff)
                 break; // timed out, asked to exit, or stopped: retire (removes self from idle_)
             op = std::exchange(self.handoff, nullptr); // already started by hand_off_locked
-            const auto woke = clock::now();
-            queue_wait_.record(to_ns(woke - op->stamp_));
-            op->stamp_ = woke;
+            now = clock::now();
+            queue_wait_.record(to_ns(now - op->stamp_));
+            op->stamp_ = now;
         }
         const bool grow = should_start_thread_locked(now);
         if (grow)
@@ -767,7 +770,8 @@ void pool_core::worker_loop(worker& self)
             start_threads(1);
         const auto started = clock::now();
         const operation::outcome outcome = op->run();
-        const auto run_time = clock::now() - started;
+        now = clock::now();
+        const auto run_time = now - started;
         lk.lock();
         finish_locked(op, outcome, run_time);
         finished = op;
