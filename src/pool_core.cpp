@@ -168,18 +168,16 @@ pool_core::admission pool_core::submit(operation* op)
         }
         if (lane)
             ++lane->admitted_;
-        admit_locked(op, &wake);
+        admit_locked(op, &wake, now);
     }
 
     if (op->place_ != op_place::running && op->deadline_ != clock::time_point::max()) {
         deadlines_.emplace(op->deadline_, op);
         monitor_needed_locked(op->deadline_);
     }
-    const bool grow = should_start_thread_locked(now);
+    const bool grow = should_start_thread_locked(now); // at once, rather than via the monitor
     if (grow)
         ++starting_;
-    else if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < max_threads_)
-        monitor_needed_locked(now + growth_recheck_locked(now)); // re-check for a blocking call later
     lk.unlock();
     if (wake)
         wake->cv.notify_one();
@@ -190,7 +188,7 @@ pool_core::admission pool_core::submit(operation* op)
 
 // Places an admitted op: straight to an idle worker, into the queue, or (queue full, op able
 // to wait) into the admission FIFO. Never blocks.
-void pool_core::admit_locked(operation* op, worker** wake_later)
+void pool_core::admit_locked(operation* op, worker** wake_later, clock::time_point now)
 {
     if (!idle_.empty()) {
         hand_off_locked(op, wake_later);
@@ -199,16 +197,24 @@ void pool_core::admit_locked(operation* op, worker** wake_later)
         admission_.push_back(op);
         op->place_ = op_place::admission;
     } else {
-        enqueue_locked(op);
+        enqueue_locked(op, now);
     }
 }
 
-void pool_core::enqueue_locked(operation* op)
+void pool_core::enqueue_locked(operation* op, clock::time_point now)
 {
     queues_[static_cast<unsigned>(op->priority_)].push_back(op);
     op->place_ = op_place::queued;
     if (++queued_ > peak_queued_)
         peak_queued_ = queued_;
+    // Every worker is busy: make sure the pool grows if it should, whichever path queued the
+    // call (submission, a lane or the admission FIFO letting one through, a cancellation). No
+    // thread is started under the lock: the monitor does it (submit() also starts one itself).
+    if (busy_ >= threads_ && threads_ + starting_ < max_threads_ && state_ < pool_state::stopped) {
+        if (now == clock::time_point{})
+            now = clock::now();
+        monitor_needed_locked(should_start_thread_locked(now) ? now : now + growth_recheck_locked(now));
+    }
 }
 
 void pool_core::hand_off_locked(operation* op, worker** wake_later)

@@ -344,6 +344,29 @@ BOOST_AUTO_TEST_CASE(a_full_lane_does_not_starve_another_lane_or_occupy_threads)
     gate.open();
 }
 
+BOOST_AUTO_TEST_CASE(calls_a_lane_lets_through_while_every_worker_is_blocked_still_get_threads)
+{
+    // Tiny calls first, so the pool has one thread and knows its calls are fast; then a lane's
+    // raised limit queues calls while that thread is blocked: the pool must still grow for them.
+    ab::blocking_pool pool({.max_threads = 4});
+    for (int i = 0; i < 50; ++i)
+        ab::async_blocking(pool.get_executor(), [] { return 1; }, asio::use_future).get();
+    BOOST_TEST(pool.metrics().threads == 1u);
+    ab::lane l(pool, 1, "narrow");
+    test::gate gate;
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 3; ++i)
+        calls.push_back(ab::async_blocking(l.get_executor(), pool.get_executor(), [&] { gate.wait(); },
+                                           asio::use_future));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
+    BOOST_TEST(l.metrics().waiting == 2u);
+    l.set_limit(3);
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 3; }));
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+}
+
 BOOST_AUTO_TEST_CASE(a_queue_deadline_expires_while_every_worker_is_blocked)
 {
     asio::io_context io;

@@ -122,8 +122,9 @@ private:
     /// If `wake_later` is given, a worker handed the op is returned there for the caller to
     /// notify after unlocking (so it does not wake only to block on the mutex); otherwise it is
     /// notified here.
-    void admit_locked(operation* op, worker** wake_later = nullptr);
-    void enqueue_locked(operation* op);
+    void admit_locked(operation* op, worker** wake_later = nullptr, clock::time_point now = {});
+    /// `now` may be left default; it is read only when needed.
+    void enqueue_locked(operation* op, clock::time_point now = {});
     void hand_off_locked(operation* op, worker** wake_later);
     operation* take_next_locked(clock::time_point now);
     void start_locked(operation* op, clock::time_point now, bool record_wait = true);
