@@ -175,7 +175,7 @@ pool_core::admission pool_core::submit(operation* op)
         deadlines_.emplace(op->deadline_, op);
         monitor_needed_locked(op->deadline_);
     }
-    const bool grow = should_start_thread_locked(now); // at once, rather than via the monitor
+    const bool grow = plan_growth_locked(now); // at once, rather than via the monitor
     if (grow)
         ++starting_;
     lk.unlock();
@@ -207,13 +207,14 @@ void pool_core::enqueue_locked(operation* op, clock::time_point now)
     op->place_ = op_place::queued;
     if (++queued_ > peak_queued_)
         peak_queued_ = queued_;
-    // Every worker is busy: make sure the pool grows if it should, whichever path queued the
-    // call (submission, a lane or the admission FIFO letting one through, a cancellation). No
-    // thread is started under the lock: the monitor does it (submit() also starts one itself).
+    // Make sure the pool grows if it should, whichever path queued the call (submission, a lane
+    // or the admission FIFO letting one through, a cancellation). No thread is started under the
+    // lock: the monitor does it (submit() also starts one itself).
     if (busy_ >= threads_ && threads_ + starting_ < max_threads_ && state_ < pool_state::stopped) {
         if (now == clock::time_point{})
             now = clock::now();
-        monitor_needed_locked(should_start_thread_locked(now) ? now : now + growth_recheck_locked(now));
+        if (plan_growth_locked(now))
+            monitor_needed_locked(now);
     }
 }
 
@@ -573,6 +574,17 @@ bool pool_core::caller_is_sole_thread() const
     return max_threads_ == 1;
 }
 
+bool pool_core::plan_growth_locked(clock::time_point now)
+{
+    if (should_start_thread_locked(now))
+        return true;
+    // Not now, but a backlog with every worker busy may call for a thread later (a call turning
+    // out to block): have the monitor check again then, so growth never waits on a submission.
+    if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < max_threads_ && state_ < pool_state::stopped)
+        monitor_needed_locked(now + growth_recheck_locked(now));
+    return false;
+}
+
 std::chrono::steady_clock::duration pool_core::growth_recheck_locked(clock::time_point now) const noexcept
 {
     const clock::duration after = have_avg_run_ ? stall_threshold : first_growth_after;
@@ -764,7 +776,7 @@ void pool_core::worker_loop(worker& self)
             queue_wait_.record(to_ns(now - op->stamp_));
             op->stamp_ = now;
         }
-        const bool grow = should_start_thread_locked(now);
+        const bool grow = plan_growth_locked(now);
         if (grow)
             ++starting_;
         lk.unlock();

@@ -58,6 +58,29 @@ BOOST_AUTO_TEST_CASE(blocking_calls_grow_the_pool_up_to_max_threads_and_no_furth
     BOOST_TEST(m.completed == 8u);
 }
 
+BOOST_AUTO_TEST_CASE(calls_arriving_while_a_worker_starts_still_grow_the_pool)
+{
+    // The first worker is held in on_thread_start -- registered, but not yet taking calls -- while
+    // more calls arrive; they see a worker about to come and do not grow. It then takes one call,
+    // which blocks: the pool must still grow for the rest instead of waiting for a submission.
+    test::gate hook_gate, gate;
+    std::atomic<int> hooks{0};
+    ab::blocking_pool pool({.max_threads = 2, .on_thread_start = [&] {
+                                if (hooks++ == 0)
+                                    hook_gate.wait();
+                            }});
+    std::vector<std::future<void>> calls;
+    calls.push_back(submit(pool, [&] { gate.wait(); }));
+    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 1; }));
+    for (int i = 0; i < 2; ++i)
+        calls.push_back(submit(pool, [&] { gate.wait(); }));
+    hook_gate.open();
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 2; }));
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+}
+
 BOOST_AUTO_TEST_CASE(idle_workers_retire_after_idle_timeout_down_to_min_threads)
 {
     ab::blocking_pool pool({.min_threads = 1, .max_threads = 4, .idle_timeout = 50ms});

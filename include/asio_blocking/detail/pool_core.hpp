@@ -136,6 +136,9 @@ private:
 
     // Threads.
     bool should_start_thread_locked(clock::time_point now) const noexcept;
+    /// should_start_thread_locked(), and if not now, schedules the monitor to check again when
+    /// growth may become due. The caller starts the thread (outside the lock) if true.
+    bool plan_growth_locked(clock::time_point now);
     /// When a backlog that did not grow the pool is worth checking again.
     clock::duration growth_recheck_locked(clock::time_point now) const noexcept;
     void start_threads(std::size_t count) noexcept;
