@@ -140,7 +140,8 @@ with tempfile.TemporaryDirectory() as tmp:
             check(status == 401, f"{mode}: wrong password gave {status}")
         finally:
             other.terminate()
-            check(other.wait(timeout=60) == 0, f"{mode}: server did not exit cleanly")
+            code = other.wait(timeout=60)
+            check(code == 0, f"{mode}: server exit code {code}: {other.stderr.read()}")
 
 print(f"{checks - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

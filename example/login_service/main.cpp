@@ -177,6 +177,9 @@ struct service {
     ab::lane db;  // at most one call per SQLite connection
     ab::lane cpu; // Argon2id is CPU- and memory-hungry: about one per core
     std::string unknown_user_hash = dummy_hash();
+    std::mutex threads_mutex_;
+    std::condition_variable threads_gone_;
+    std::size_t live_threads_ = 0; // thread-per-request threads still running
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
         : mode(m)
@@ -185,6 +188,14 @@ struct service {
         , db(p, u.connections(), "db")
         , cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
     {
+    }
+
+    /// Waits until every thread-per-request thread has finished: they use the loop and the
+    /// database, so both must outlive them. (The pool mode gets this from pool.join().)
+    void wait_for_request_threads()
+    {
+        std::unique_lock lk(threads_mutex_);
+        threads_gone_.wait(lk, [&] { return live_threads_ == 0; });
     }
 
     /// Runs blocking `fn` as the mode says: on a pool lane, inline on the loop, or on a new thread.
@@ -200,20 +211,18 @@ struct service {
             co_return fn(); // stalls the loop: what the library exists to avoid
         case run_mode::thread_per_request: {
             // Named, not a temporary inside co_await (GCC 12 would destroy it twice).
-            auto start_thread = [fn = std::move(fn), ex](auto handler) mutable {
-                auto work = asio::make_work_guard(ex);
-                std::thread([fn = std::move(fn), handler = std::move(handler), work = std::move(work)]() mutable {
-                    std::exception_ptr e;
-                    R result{};
-                    try {
-                        result = fn();
-                    } catch (...) {
-                        e = std::current_exception();
-                    }
-                    auto hex = asio::get_associated_executor(handler, work.get_executor());
-                    asio::post(hex, [handler = std::move(handler), e, result = std::move(result)]() mutable {
-                        std::move(handler)(e, std::move(result));
-                    });
+            auto start_thread = [this, fn = std::move(fn), ex](auto handler) mutable {
+                using handler_type = decltype(handler);
+                struct job {
+                    F fn;
+                    handler_type handler;
+                    decltype(asio::make_work_guard(ex)) work;
+                };
+                auto state = std::make_unique<job>(job{std::move(fn), std::move(handler), asio::make_work_guard(ex)});
+                thread_started();
+                std::thread([this, state = std::move(state)]() mutable {
+                    run_on_this_thread(std::move(state));
+                    thread_finished(); // only now may the loop and the database go away
                 }).detach();
             };
             co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
@@ -221,6 +230,38 @@ struct service {
         }
         }
         throw std::logic_error("unknown mode");
+    }
+
+    void thread_started()
+    {
+        std::lock_guard lk(threads_mutex_);
+        ++live_threads_;
+    }
+
+    void thread_finished()
+    {
+        std::lock_guard lk(threads_mutex_);
+        if (--live_threads_ == 0)
+            threads_gone_.notify_all();
+    }
+
+    /// The body of one request thread. Everything it holds of the loop (handler, work guard) is
+    /// destroyed before it returns, so none of it outlives the loop.
+    template <typename Job>
+    static void run_on_this_thread(std::unique_ptr<Job> state)
+    {
+        using R = std::invoke_result_t<decltype(state->fn)>;
+        std::exception_ptr e;
+        R result{};
+        try {
+            result = state->fn();
+        } catch (...) {
+            e = std::current_exception();
+        }
+        auto hex = asio::get_associated_executor(state->handler, state->work.get_executor());
+        asio::post(hex, [handler = std::move(state->handler), e, result = std::move(result)]() mutable {
+            std::move(handler)(e, std::move(result));
+        });
     }
 
     asio::awaitable<bool> login(const std::string& user, const std::string& password)
@@ -482,6 +523,7 @@ int main(int argc, char** argv)
         io.run();
         pool.stop(); // queued logins are aborted; running ones finish
         pool.join();
+        svc.wait_for_request_threads();
     } catch (const std::exception& e) {
         std::cerr << "login_service: " << e.what() << '\n';
         return 1;
