@@ -127,6 +127,7 @@ bool pool_core::accepting_locked() const noexcept
 
 pool_core::admission pool_core::submit(operation* op)
 {
+    auto now = clock::now(); // read before locking: the lock is contended on the hot path
     std::unique_lock lk(mutex_);
     ++submitted_;
     if (op->bypass_stop_) {
@@ -138,10 +139,9 @@ pool_core::admission pool_core::submit(operation* op)
         ++rejected_;
         return admission::refused_stopped;
     }
-    const auto now = clock::now();
-    op->stamp_ = now;
     worker* wake = nullptr;
 
+    op->stamp_ = now;
     if (lane_core* lane = op->lane_; lane && lane->admitted_ >= lane->limit_) {
         lane->waiting_.push_back(op);
         op->place_ = op_place::lane;
@@ -164,6 +164,7 @@ pool_core::admission pool_core::submit(operation* op)
                     ++rejected_;
                     return admission::refused_stopped;
                 }
+                now = clock::now(); // the wait still counts as queue wait: stamp_ is kept
             }
         }
         if (lane)
@@ -197,20 +198,21 @@ void pool_core::admit_locked(operation* op, worker** wake_later, clock::time_poi
         admission_.push_back(op);
         op->place_ = op_place::admission;
     } else {
-        enqueue_locked(op, now);
+        enqueue_locked(op, now, wake_later ? growth_check::by_caller : growth_check::here);
     }
 }
 
-void pool_core::enqueue_locked(operation* op, clock::time_point now)
+void pool_core::enqueue_locked(operation* op, clock::time_point now, growth_check growth)
 {
     queues_[static_cast<unsigned>(op->priority_)].push_back(op);
     op->place_ = op_place::queued;
     if (++queued_ > peak_queued_)
         peak_queued_ = queued_;
-    // Make sure the pool grows if it should, whichever path queued the call (submission, a lane
-    // or the admission FIFO letting one through, a cancellation). No thread is started under the
-    // lock: the monitor does it (submit() also starts one itself).
-    if (busy_ >= threads_ && threads_ + starting_ < max_threads_ && state_ < pool_state::stopped) {
+    // Make sure the pool grows if it should, whichever path queued the call (a lane or the
+    // admission FIFO letting one through, a cancellation). No thread is started under the lock:
+    // the monitor does it. submit() plans growth itself and starts the thread at once.
+    if (growth == growth_check::here && busy_ >= threads_ && threads_ + starting_ < max_threads_ &&
+        state_ < pool_state::stopped) {
         if (now == clock::time_point{})
             now = clock::now();
         if (plan_growth_locked(now))

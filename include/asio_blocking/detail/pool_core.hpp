@@ -119,12 +119,14 @@ private:
 
     // Submission and queues.
     bool accepting_locked() const noexcept;
-    /// If `wake_later` is given, a worker handed the op is returned there for the caller to
-    /// notify after unlocking (so it does not wake only to block on the mutex); otherwise it is
-    /// notified here.
+    /// If `wake_later` is given (submit() does), a worker handed the op is returned there for
+    /// the caller to notify after unlocking (so it does not wake only to block on the mutex), and
+    /// the caller plans growth itself; otherwise the worker is notified here and a queued op has
+    /// the monitor grow the pool if it should.
     void admit_locked(operation* op, worker** wake_later = nullptr, clock::time_point now = {});
     /// `now` may be left default; it is read only when needed.
-    void enqueue_locked(operation* op, clock::time_point now = {});
+    enum class growth_check : bool { here, by_caller };
+    void enqueue_locked(operation* op, clock::time_point now = {}, growth_check growth = growth_check::here);
     void hand_off_locked(operation* op, worker** wake_later);
     operation* take_next_locked(clock::time_point now);
     void start_locked(operation* op, clock::time_point now, bool record_wait = true);
@@ -191,7 +193,7 @@ private:
     std::condition_variable drained_cv_;
     std::size_t drain_waiters_ = 0;
     std::condition_variable threads_gone_cv_;
-    std::uint64_t avg_run_ns_; // moving average: are recent calls blocking or tiny?
+    std::uint64_t avg_run_ns_;  // moving average: are recent calls blocking or tiny?
     bool have_avg_run_ = false; // has any call finished yet?
     clock::time_point last_start_failure_{};
 
