@@ -21,15 +21,7 @@ namespace {
 
 bool is_aborted(const std::exception_ptr& e)
 {
-    if (!e)
-        return false;
-    try {
-        std::rethrow_exception(e);
-    } catch (const boost::system::system_error& se) {
-        return se.code() == asio::error::operation_aborted;
-    } catch (...) {
-        return false;
-    }
+    return test::code_of(e) == asio::error::operation_aborted;
 }
 
 /// Records one completion of a void(exception_ptr, int) call.

@@ -84,14 +84,7 @@ BOOST_AUTO_TEST_CASE(calls_arriving_while_a_worker_starts_still_grow_the_pool)
 BOOST_AUTO_TEST_CASE(idle_workers_retire_after_idle_timeout_down_to_min_threads)
 {
     ab::blocking_pool pool({.min_threads = 1, .max_threads = 4, .idle_timeout = 50ms});
-    test::gate gate;
-    std::vector<std::future<void>> calls;
-    for (int i = 0; i < 4; ++i)
-        calls.push_back(submit(pool, [&] { gate.wait(); }));
-    BOOST_TEST(test::eventually([&] { return gate.waiting() == 4; }));
-    gate.open();
-    for (auto& c : calls)
-        c.get();
+    test::busy_pool(pool, 4).release();
     BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 1; }));
     BOOST_TEST(pool.metrics().threads_retired == 3u);
 }
@@ -119,18 +112,16 @@ BOOST_AUTO_TEST_CASE(no_job_is_stranded_by_a_worker_retiring_as_it_arrives)
 BOOST_AUTO_TEST_CASE(with_one_thread_calls_start_in_submission_order)
 {
     ab::blocking_pool pool({.max_threads = 1});
-    test::gate gate;
+    test::busy_pool busy(pool, 1);
     std::mutex m;
     std::vector<int> order;
     std::vector<std::future<void>> calls;
-    calls.push_back(submit(pool, [&] { gate.wait(); }));
-    BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
     for (int i = 0; i < 100; ++i)
         calls.push_back(submit(pool, [&, i] {
             std::lock_guard lk(m);
             order.push_back(i);
         }));
-    gate.open();
+    busy.release();
     for (auto& c : calls)
         c.get();
     std::vector<int> expected(100);
@@ -143,14 +134,7 @@ BOOST_AUTO_TEST_CASE(surplus_threads_retire_under_a_light_steady_load)
     // Warm 8 threads, then one short job every 10 ms with idle_timeout 200 ms: the most recently
     // idle worker takes each job, so the other 7 time out instead of being kept warm in turn.
     ab::blocking_pool pool({.max_threads = 8, .idle_timeout = 200ms});
-    test::gate gate;
-    std::vector<std::future<void>> warm;
-    for (int i = 0; i < 8; ++i)
-        warm.push_back(submit(pool, [&] { gate.wait(); }));
-    BOOST_TEST(test::eventually([&] { return gate.waiting() == 8; }));
-    gate.open();
-    for (auto& w : warm)
-        w.get();
+    test::busy_pool(pool, 8).release();
     BOOST_TEST(pool.metrics().threads == 8u);
     const auto start = std::chrono::steady_clock::now();
     std::size_t threads = 8;

@@ -14,50 +14,13 @@ namespace asio = boost::asio;
 namespace ab = asio_blocking;
 using namespace std::chrono_literals;
 
-namespace {
-
-boost::system::error_code code_of(const std::exception_ptr& e)
-{
-    try {
-        if (e)
-            std::rethrow_exception(e);
-    } catch (const boost::system::system_error& se) {
-        return se.code();
-    } catch (...) {
-    }
-    return {};
-}
-
-/// Occupies every thread of a pool until released.
-struct busy_pool {
-    test::gate gate;
-    std::vector<std::future<void>> calls;
-    busy_pool(ab::blocking_pool& pool, int threads)
-    {
-        for (int i = 0; i < threads; ++i)
-            calls.push_back(ab::async_blocking(
-                pool.get_executor(), [this] { gate.wait(); }, asio::use_future));
-        BOOST_REQUIRE(test::eventually([&] { return gate.waiting() == threads; }));
-    }
-    void release()
-    {
-        gate.open();
-        for (auto& c : calls)
-            c.get();
-        calls.clear();
-    }
-    ~busy_pool() { gate.open(); }
-};
-
-} // namespace
-
 BOOST_AUTO_TEST_SUITE(scheduling_test)
 
 BOOST_AUTO_TEST_CASE(reject_policy_completes_with_queue_full_and_fn_never_runs)
 {
     asio::io_context io;
     ab::blocking_pool pool({.max_threads = 1, .queue_capacity = 2, .on_overflow = ab::overflow_policy::reject});
-    busy_pool busy(pool, 1);
+    test::busy_pool busy(pool, 1);
     std::atomic<int> ran{0};
     std::vector<boost::system::error_code> codes;
     for (int i = 0; i < 3; ++i)
@@ -67,7 +30,7 @@ BOOST_AUTO_TEST_CASE(reject_policy_completes_with_queue_full_and_fn_never_runs)
                 ++ran;
                 return 0;
             },
-            [&](std::exception_ptr e, int) { codes.push_back(code_of(e)); });
+            [&](std::exception_ptr e, int) { codes.push_back(test::code_of(e)); });
     BOOST_TEST(codes.empty()); // never inline
     io.poll();
     BOOST_TEST_REQUIRE(codes.size() == 1u);
@@ -79,7 +42,7 @@ BOOST_AUTO_TEST_CASE(reject_policy_completes_with_queue_full_and_fn_never_runs)
     BOOST_TEST(codes.size() == 3u);
 
     // A plain post is refused with an exception.
-    busy_pool busy2(pool, 1);
+    test::busy_pool busy2(pool, 1);
     asio::post(pool, [] {});
     asio::post(pool, [] {});
     BOOST_CHECK_THROW(asio::post(pool, [] {}), boost::system::system_error);
@@ -94,7 +57,7 @@ BOOST_AUTO_TEST_CASE(rejected_callers_retrying_after_the_load_clears_all_complet
         ab::async_blocking(
             pool, io.get_executor(), [] { return 1; },
             [&, i](std::exception_ptr e, int) {
-                if (code_of(e) == ab::error::queue_full) {
+                if (test::code_of(e) == ab::error::queue_full) {
                     ++rejections;
                     asio::post(io, [&, i] { attempt(i); }); // retry later
                 } else {
@@ -114,7 +77,7 @@ BOOST_AUTO_TEST_CASE(wait_policy_suspends_the_caller_without_blocking_the_loop_a
 {
     asio::io_context io;
     ab::blocking_pool pool({.max_threads = 1, .queue_capacity = 2});
-    busy_pool busy(pool, 1);
+    test::busy_pool busy(pool, 1);
     std::mutex m;
     std::vector<int> order;
     int resumed = 0;
@@ -152,11 +115,11 @@ BOOST_AUTO_TEST_CASE(cancelling_a_call_waiting_for_room_or_queued_frees_its_slot
 {
     asio::io_context io;
     ab::blocking_pool pool({.max_threads = 1, .queue_capacity = 1});
-    busy_pool busy(pool, 1);
+    test::busy_pool busy(pool, 1);
     asio::cancellation_signal queued_signal, waiting_signal;
     int aborted = 0;
     auto count_abort = [&](std::exception_ptr e, int) {
-        aborted += code_of(e) == asio::error::operation_aborted;
+        aborted += test::code_of(e) == asio::error::operation_aborted;
     };
     ab::async_blocking(
         pool, io.get_executor(), [] { return 1; }, asio::bind_cancellation_slot(queued_signal.slot(), count_abort));
@@ -182,7 +145,7 @@ BOOST_AUTO_TEST_CASE(cancelling_a_call_waiting_for_room_or_queued_frees_its_slot
 BOOST_AUTO_TEST_CASE(plain_post_on_a_full_queue_blocks_the_poster_until_room_frees)
 {
     ab::blocking_pool pool({.max_threads = 1, .queue_capacity = 1});
-    busy_pool busy(pool, 1);
+    test::busy_pool busy(pool, 1);
     asio::post(pool, [] {});
     std::atomic<bool> posted{false};
     std::thread poster([&] {
@@ -214,7 +177,7 @@ BOOST_AUTO_TEST_CASE(a_pool_thread_posting_to_its_own_full_pool_does_not_deadloc
 BOOST_AUTO_TEST_CASE(higher_priority_starts_first_fifo_within_a_level)
 {
     ab::blocking_pool pool({.max_threads = 1});
-    busy_pool busy(pool, 1);
+    test::busy_pool busy(pool, 1);
     std::mutex m;
     std::vector<std::string> order;
     auto ex_for = [&](ab::priority p) {
@@ -252,7 +215,7 @@ BOOST_AUTO_TEST_CASE(higher_priority_starts_first_fifo_within_a_level)
 BOOST_AUTO_TEST_CASE(a_low_priority_call_under_a_high_priority_flood_starts_within_the_ageing_bound)
 {
     ab::blocking_pool pool({.max_threads = 1});
-    busy_pool busy(pool, 1);
+    test::busy_pool busy(pool, 1);
     std::mutex m;
     std::vector<int> order; // -1 marks the low call
     auto high = asio::require(pool.get_executor(), ab::with_priority(ab::priority::high));
@@ -335,8 +298,9 @@ BOOST_AUTO_TEST_CASE(a_full_lane_does_not_starve_another_lane_or_occupy_threads)
     bool aborted = false;
     ab::async_blocking(
         slow, io.get_executor(), [] { return 0; },
-        asio::bind_cancellation_slot(
-            signal.slot(), [&](std::exception_ptr e, int) { aborted = code_of(e) == asio::error::operation_aborted; }));
+        asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, int) {
+            aborted = test::code_of(e) == asio::error::operation_aborted;
+        }));
     signal.emit(asio::cancellation_type::terminal);
     BOOST_TEST(test::run_until(io, [&] { return aborted; }));
     slow.set_limit(5); // admits the waiting calls at once
@@ -350,14 +314,16 @@ BOOST_AUTO_TEST_CASE(calls_a_lane_lets_through_while_every_worker_is_blocked_sti
     // raised limit queues calls while that thread is blocked: the pool must still grow for them.
     ab::blocking_pool pool({.max_threads = 4});
     for (int i = 0; i < 50; ++i)
-        ab::async_blocking(pool.get_executor(), [] { return 1; }, asio::use_future).get();
+        ab::async_blocking(
+            pool.get_executor(), [] { return 1; }, asio::use_future)
+            .get();
     BOOST_TEST(pool.metrics().threads == 1u);
     ab::lane l(pool, 1, "narrow");
     test::gate gate;
     std::vector<std::future<void>> calls;
     for (int i = 0; i < 3; ++i)
-        calls.push_back(ab::async_blocking(l.get_executor(), pool.get_executor(), [&] { gate.wait(); },
-                                           asio::use_future));
+        calls.push_back(ab::async_blocking(
+            l.get_executor(), pool.get_executor(), [&] { gate.wait(); }, asio::use_future));
     BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
     BOOST_TEST(l.metrics().waiting == 2u);
     l.set_limit(3);
@@ -371,7 +337,7 @@ BOOST_AUTO_TEST_CASE(a_queue_deadline_expires_while_every_worker_is_blocked)
 {
     asio::io_context io;
     ab::blocking_pool pool({.max_threads = 1});
-    busy_pool busy(pool, 1);
+    test::busy_pool busy(pool, 1);
     std::atomic<bool> ran{false};
     boost::system::error_code code;
     bool called = false;
@@ -383,7 +349,7 @@ BOOST_AUTO_TEST_CASE(a_queue_deadline_expires_while_every_worker_is_blocked)
             return 1;
         },
         [&](std::exception_ptr e, int) {
-            code = code_of(e);
+            code = test::code_of(e);
             called = true;
         });
     // The worker stays blocked, yet the caller learns of the expiry (a timer drives it).

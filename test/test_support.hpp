@@ -2,14 +2,23 @@
 #ifndef ASIO_BLOCKING_TEST_SUPPORT_HPP
 #define ASIO_BLOCKING_TEST_SUPPORT_HPP
 
+#include <asio_blocking/async_blocking.hpp>
+#include <asio_blocking/blocking_pool.hpp>
+
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
+#include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace test {
 
@@ -80,6 +89,44 @@ private:
     bool open_ = false;
     int waiting_ = 0;
 };
+
+/// Occupies `threads` threads of a pool (each blocked at a gate) until released.
+struct busy_pool {
+    gate blocker;
+    std::vector<std::future<void>> calls;
+
+    busy_pool(asio_blocking::blocking_pool& pool, int threads)
+    {
+        for (int i = 0; i < threads; ++i)
+            calls.push_back(asio_blocking::async_blocking(
+                pool.get_executor(), [this] { blocker.wait(); }, boost::asio::use_future));
+        BOOST_REQUIRE(eventually([&] { return blocker.waiting() == threads; }));
+    }
+
+    /// Lets the calls finish and waits for them.
+    void release()
+    {
+        blocker.open();
+        for (auto& c : calls)
+            c.get();
+        calls.clear();
+    }
+
+    ~busy_pool() { blocker.open(); }
+};
+
+/// The error code carried by a completion's exception_ptr (empty if none, or not a system_error).
+inline boost::system::error_code code_of(const std::exception_ptr& e)
+{
+    try {
+        if (e)
+            std::rethrow_exception(e);
+    } catch (const boost::system::system_error& se) {
+        return se.code();
+    } catch (...) {
+    }
+    return {};
+}
 
 /// Scales the round counts of stress tests (ASIO_BLOCKING_STRESS_SCALE, default 1).
 inline double stress_scale()
