@@ -481,6 +481,26 @@ BOOST_AUTO_TEST_CASE(destroying_the_callers_context_while_results_are_being_deli
     }
 }
 
+BOOST_AUTO_TEST_CASE(results_queued_on_a_context_destroyed_unrun_are_destroyed_with_it)
+{
+    // The completions sit in the io_context's queue (in the operations' own storage) when the
+    // context is destroyed: handlers and results are destroyed then, once, and never run.
+    auto in_handler = std::make_shared<int>(0);
+    auto in_result = std::make_shared<int>(0);
+    {
+        asio::io_context io;
+        ab::blocking_pool pool;
+        for (int i = 0; i < 4; ++i)
+            ab::async_blocking(
+                pool, io.get_executor(), [in_result] { return in_result; },
+                [in_handler](std::exception_ptr, std::shared_ptr<int>) { BOOST_FAIL("handler ran"); });
+        pool.join(); // every result has been handed to io, which never runs
+        BOOST_TEST(in_result.use_count() == 5);
+    }
+    BOOST_TEST(in_handler.use_count() == 1);
+    BOOST_TEST(in_result.use_count() == 1);
+}
+
 BOOST_AUTO_TEST_CASE(destroying_a_pool_destroys_every_queued_fn_and_handler_exactly_once)
 {
     asio::io_context io;

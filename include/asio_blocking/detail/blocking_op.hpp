@@ -4,6 +4,7 @@
 #define ASIO_BLOCKING_DETAIL_BLOCKING_OP_HPP
 
 #include <asio_blocking/blocking_pool.hpp>
+#include <asio_blocking/detail/completion_allocator.hpp>
 #include <asio_blocking/detail/context_link.hpp>
 #include <asio_blocking/detail/context_service.hpp>
 #include <asio_blocking/detail/pool_core.hpp>
@@ -22,9 +23,12 @@
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <exception>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stop_token>
 #include <type_traits>
@@ -81,6 +85,14 @@ class blocking_op final : public async_operation {
         std::declval<const handler_executor&>(), boost::asio::execution::outstanding_work.tracked))>;
     using result_storage = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
 
+    // Once fn is destroyed, its storage holds the handler executor's queue entry for the
+    // completion (io_context: 48 bytes in Boost 1.81; larger entries use the heap).
+    static constexpr bool lends_completion_memory = posts_with_one_allocation<tracked_handler_executor>::value;
+    static constexpr std::size_t fn_storage_size =
+        lends_completion_memory ? std::max<std::size_t>(sizeof(F), 48) : sizeof(F);
+    static constexpr std::size_t fn_storage_align =
+        lends_completion_memory ? std::max(alignof(F), alignof(void*)) : alignof(F);
+
     static base_allocator base_allocator_of(const Handler& handler) noexcept
     {
         if constexpr (std::is_same_v<handler_allocator, std::allocator<void>>)
@@ -118,7 +130,7 @@ public:
             if (!link.add(this)) {
                 // The caller's context is already shutting down: nothing may be delivered to it.
                 (void)try_claim();
-                fn_.reset();
+                destroy_fn();
                 destroy_completion();
                 release();
                 return;
@@ -160,10 +172,10 @@ public:
 
     void complete() noexcept override
     {
-        fn_.reset(); // user code, on the worker, no lock held
+        destroy_fn(); // user code, on the worker, no lock held
         if (try_claim()) {
             release(); // the core's reference; the completion keeps the op alive
-            deliver({}, true);
+            deliver({}, true, true);
         } else {
             // Abandoned or orphaned: the result is discarded here, on the worker.
             if constexpr (!std::is_void_v<R>)
@@ -175,10 +187,10 @@ public:
 
     void abort(std::exception_ptr error) noexcept override
     {
-        fn_.reset();
+        destroy_fn();
         if (try_claim()) {
             release();
-            deliver(std::move(error), false);
+            deliver(std::move(error), false, true);
         } else {
             release();
         }
@@ -220,6 +232,13 @@ private:
     };
 
     template <typename Base>
+    struct lending_invoker : Base {
+        using Base::Base;
+        using allocator_type = completion_allocator<blocking_op>;
+        allocator_type get_allocator() const noexcept { return allocator_type(this->op); }
+    };
+
+    template <typename Base>
     struct pool_invoker : Base, pool_completion_tag {
         using Base::Base;
     };
@@ -230,7 +249,8 @@ private:
                                                                        boost::asio::execution::context))>,
                        blocking_pool>;
     template <typename Base>
-    using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>, Base>;
+    using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>,
+                                           std::conditional_t<lends_completion_memory, lending_invoker<Base>, Base>>;
 
     struct cancel_handler {
         explicit cancel_handler(blocking_op* o) noexcept
@@ -256,19 +276,50 @@ private:
         } else {
             io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
         }
-        fn_.emplace(std::forward<G>(fn));
+        ::new (static_cast<void*>(fn_storage_)) F(std::forward<G>(fn));
+        fn_alive_ = true;
         if constexpr (blocking_result<F>::takes_stop_token)
             stop_source_ = std::stop_source();
     }
 
-    ~blocking_op() = default;
+    ~blocking_op() { destroy_fn(); }
+
+    F& fn() noexcept { return *std::launder(reinterpret_cast<F*>(fn_storage_)); }
+
+    void destroy_fn() noexcept
+    {
+        if (fn_alive_) {
+            fn_alive_ = false;
+            fn().~F();
+        }
+    }
 
     decltype(auto) invoke_fn()
     {
         if constexpr (blocking_result<F>::takes_stop_token)
-            return std::move(*fn_)(stop_source_.get_token());
+            return std::move(fn())(stop_source_.get_token());
         else
-            return std::move(*fn_)();
+            return std::move(fn())();
+    }
+
+    template <typename, typename>
+    friend class completion_allocator;
+
+    // Called by the handler executor's allocator (see completion_allocator).
+    void* lend_completion_memory(std::size_t size, std::size_t align) noexcept
+    {
+        if (!may_lend_ || lent_ || size > fn_storage_size || align > fn_storage_align)
+            return nullptr;
+        lent_ = true;
+        return fn_storage_;
+    }
+
+    bool take_back_completion_memory(void* p) noexcept
+    {
+        if (p != static_cast<void*>(fn_storage_))
+            return false;
+        lent_ = false;
+        return true;
     }
 
     void release() noexcept
@@ -281,11 +332,13 @@ private:
     }
 
     // Hands the completion to the handler's executor. The caller holds the claim; the invoker
-    // owns the completion's reference from here on. The invoker deliberately has no associated
-    // allocator: the operation itself is the one allocation made with the handler's allocator,
-    // so an exhausted handler allocator can only make the initiating function throw.
-    void deliver(std::exception_ptr error, bool may_dispatch) noexcept
+    // owns the completion's reference from here on. The invoker never uses the handler's
+    // allocator: the operation itself is the one allocation made with it, so an exhausted
+    // handler allocator can only make the initiating function throw. For an io_context
+    // executor, the executor's queue entry borrows fn's storage once fn is gone (`fn_gone`).
+    void deliver(std::exception_ptr error, bool may_dispatch, bool fn_gone) noexcept
     {
+        may_lend_ = fn_gone;
         invoker_for<invoker> inv(this, std::move(error));
         auto send = [&] {
             if (may_dispatch && !link_)
@@ -351,7 +404,7 @@ private:
         case pool_core::cancel_outcome::abandoned:
             // fn runs on, detached; its result is discarded by complete() on the worker.
             if (try_claim())
-                deliver(aborted_exception(), false);
+                deliver(aborted_exception(), false, false); // fn still runs: its storage is in use
             if (stop.stop_possible())
                 stop.request_stop();
             break;
@@ -364,12 +417,16 @@ private:
     std::optional<tracked_handler_executor> handler_work_;
     std::optional<tracked_io_executor> io_work_;
     [[no_unique_address]] alloc_type alloc_;
-    std::optional<F> fn_;
+    alignas(fn_storage_align) unsigned char fn_storage_[fn_storage_size];
     result_storage result_{};
     std::exception_ptr error_;
     pool_core* core_ = nullptr;
     context_link* link_ = nullptr;
     std::atomic<unsigned char> refs_{2}; // the core's and the completion's
+    bool fn_alive_ = false;
+    // Written only by the claimer (before it posts) and by the executor's allocator.
+    bool may_lend_ = false;
+    bool lent_ = false;
 };
 
 } // namespace asio_blocking::detail

@@ -1,0 +1,76 @@
+// Lets an operation lend its own (no longer needed) memory to the executor that queues its
+// completion, so that handing a result back costs no heap allocation.
+#ifndef ASIO_BLOCKING_DETAIL_COMPLETION_ALLOCATOR_HPP
+#define ASIO_BLOCKING_DETAIL_COMPLETION_ALLOCATOR_HPP
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace asio_blocking::detail {
+
+/// Executors whose post makes exactly one allocation with the function's associated allocator,
+/// and frees it before invoking the function. Only for these is it safe to lend memory that
+/// dies with the handler: an adapter such as a strand may keep an allocation made with that
+/// allocator (its own invoker) alive after the handler has run.
+template <typename Executor>
+struct posts_with_one_allocation : std::false_type {
+};
+
+template <typename Allocator, std::uintptr_t Bits>
+struct posts_with_one_allocation<boost::asio::io_context::basic_executor_type<Allocator, Bits>> : std::true_type {
+};
+
+/// Allocates from `Lender::lend_completion_memory` when it has a block, else from Asio's
+/// per-thread recycling allocator. The lender must outlive every block it lends.
+template <typename Lender, typename T = void>
+class completion_allocator {
+public:
+    using value_type = T;
+    template <typename U>
+    struct rebind {
+        using other = completion_allocator<Lender, U>;
+    };
+
+    explicit completion_allocator(Lender* lender) noexcept
+        : lender_(lender)
+    {
+    }
+
+    template <typename U>
+    completion_allocator(const completion_allocator<Lender, U>& other) noexcept
+        : lender_(other.lender_)
+    {
+    }
+
+    T* allocate(std::size_t n)
+    {
+        if (void* p = lender_->lend_completion_memory(n * sizeof(T), alignof(T)))
+            return static_cast<T*>(p);
+        return boost::asio::recycling_allocator<T>().allocate(n);
+    }
+
+    void deallocate(T* p, std::size_t n) noexcept
+    {
+        if (!lender_->take_back_completion_memory(p))
+            boost::asio::recycling_allocator<T>().deallocate(p, n);
+    }
+
+    template <typename U>
+    bool operator==(const completion_allocator<Lender, U>& other) const noexcept
+    {
+        return lender_ == other.lender_;
+    }
+
+private:
+    template <typename, typename>
+    friend class completion_allocator;
+    Lender* lender_;
+};
+
+} // namespace asio_blocking::detail
+
+#endif
