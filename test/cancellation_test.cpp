@@ -485,15 +485,25 @@ BOOST_AUTO_TEST_CASE(results_queued_on_a_context_destroyed_unrun_are_destroyed_w
 {
     // The completions sit in the io_context's queue (in the operations' own storage) when the
     // context is destroyed: handlers and results are destroyed then, once, and never run.
+    // Both through io_context's own executor and through an any_io_executor around it.
     auto in_handler = std::make_shared<int>(0);
     auto in_result = std::make_shared<int>(0);
     {
         asio::io_context io;
         ab::blocking_pool pool;
-        for (int i = 0; i < 4; ++i)
-            ab::async_blocking(
-                pool, io.get_executor(), [in_result] { return in_result; },
-                [in_handler](std::exception_ptr, std::shared_ptr<int>) { BOOST_FAIL("handler ran"); });
+        const asio::any_io_executor erased = io.get_executor();
+        for (int i = 0; i < 4; ++i) {
+            auto fn = [in_result] {
+                return in_result;
+            };
+            auto handler = [in_handler](std::exception_ptr, std::shared_ptr<int>) {
+                BOOST_FAIL("handler ran");
+            };
+            if (i % 2)
+                ab::async_blocking(pool, io.get_executor(), fn, handler);
+            else
+                ab::async_blocking(pool, erased, fn, handler);
+        }
         pool.join(); // every result has been handed to io, which never runs
         BOOST_TEST(in_result.use_count() == 5);
     }

@@ -85,13 +85,16 @@ class blocking_op final : public async_operation {
         std::declval<const handler_executor&>(), boost::asio::execution::outstanding_work.tracked))>;
     using result_storage = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
 
-    // Once fn is destroyed, its storage holds the handler executor's queue entry for the
-    // completion (io_context: 48 bytes in Boost 1.81; larger entries use the heap).
+    // Once fn is destroyed, its storage holds an io_context's queue entry for the completion
+    // (48 bytes in Boost 1.81; larger entries use the heap): for an io_context handler
+    // executor, or a type-erased one that turns out to hold an io_context executor.
     static constexpr bool lends_completion_memory = posts_with_one_allocation<tracked_handler_executor>::value;
+    static constexpr bool may_lend_completion_memory =
+        lends_completion_memory || may_hold_io_context_executor<tracked_handler_executor>;
     static constexpr std::size_t fn_storage_size =
-        lends_completion_memory ? std::max<std::size_t>(sizeof(F), 48) : sizeof(F);
+        may_lend_completion_memory ? std::max<std::size_t>(sizeof(F), 48) : sizeof(F);
     static constexpr std::size_t fn_storage_align =
-        lends_completion_memory ? std::max(alignof(F), alignof(void*)) : alignof(F);
+        may_lend_completion_memory ? std::max(alignof(F), alignof(void*)) : alignof(F);
 
     static base_allocator base_allocator_of(const Handler& handler) noexcept
     {
@@ -339,21 +342,35 @@ private:
     void deliver(std::exception_ptr error, bool may_dispatch, bool fn_gone) noexcept
     {
         may_lend_ = fn_gone;
-        invoker_for<invoker> inv(this, std::move(error));
-        auto send = [&] {
-            if (may_dispatch && !link_)
-                boost::asio::dispatch(*handler_work_, std::move(inv));
-            else
-                boost::asio::post(*handler_work_, std::move(inv));
-        };
         try {
-            if (link_)
-                link_->deliver(this, send); // post only: no handler runs under the registry lock
-            else
-                send();
+            if constexpr (!handler_on_pool && !lends_completion_memory && may_lend_completion_memory) {
+                // An any_io_executor around an io_context one (use_awaitable's): handing the
+                // invoker to the io_context directly is what the wrapper would do, minus two
+                // allocations (its type-erased function and the entry) that cannot be lent.
+                if (const auto* io_ex = io_context_target(*handler_work_)) {
+                    send(*io_ex, lending_invoker<invoker>(this, std::move(error)), may_dispatch);
+                    return;
+                }
+            }
+            send(*handler_work_, invoker_for<invoker>(this, std::move(error)), may_dispatch);
         } catch (...) {
             // Out of memory: the handler was destroyed with the failed post's temporaries.
         }
+    }
+
+    template <typename Executor, typename Invoker>
+    void send(const Executor& ex, Invoker inv, bool may_dispatch)
+    {
+        auto hand_over = [&] {
+            if (may_dispatch && !link_)
+                boost::asio::dispatch(ex, std::move(inv));
+            else
+                boost::asio::post(ex, std::move(inv));
+        };
+        if (link_)
+            link_->deliver(this, hand_over); // post only: no handler runs under the registry lock
+        else
+            hand_over();
     }
 
     void invoke_handler(std::exception_ptr error)
