@@ -1,9 +1,13 @@
 // blocking_pool, its per-context service (registry of pending calls, default pool) and lanes.
 #include <asio_blocking/blocking_pool.hpp>
 #include <asio_blocking/default_pool.hpp>
+#include <asio_blocking/detail/completion_allocator.hpp>
 #include <asio_blocking/detail/context_service.hpp>
 #include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/lane.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <stdexcept>
 
@@ -103,6 +107,95 @@ void context_link::unlink_locked(async_operation* op) noexcept
         delivered_.notify_all();
 }
 
+/// The queued batch: runs every completion that was ready when it started. Its queue entry
+/// lives in the link (one batch is pending at a time), so handing results back allocates
+/// nothing.
+struct context_link::batch_runner {
+    context_link* link;
+
+    using allocator_type = completion_allocator<context_link>;
+    allocator_type get_allocator() const noexcept { return allocator_type(link); }
+
+    void operator()() const { link->run_batch(); }
+};
+
+void context_link::deliver_batched(async_operation* op, boost::asio::io_context& ctx)
+{
+    std::lock_guard lk(mutex_);
+    unlink_locked(op);
+    op->link_next_ = nullptr;
+    (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
+    ready_tail_ = op;
+    batch_ctx_ = &ctx;
+    if (!batch_posted_)
+        post_batch_locked();
+}
+
+void context_link::post_batch_locked()
+{
+    // Under the lock, so shutdown cannot slip in between; an io_context's post never runs the
+    // function inline, so no handler runs under it. If the post fails (out of memory), the
+    // next delivery tries again, and shutdown destroys whatever is left.
+    try {
+        boost::asio::post(batch_ctx_->get_executor(), batch_runner{this});
+        batch_posted_ = true;
+    } catch (...) {
+    }
+}
+
+void context_link::run_batch()
+{
+    async_operation* batch;
+    {
+        std::lock_guard lk(mutex_);
+        batch = std::exchange(ready_head_, nullptr);
+        ready_tail_ = nullptr;
+        batch_posted_ = false; // completions arriving from now on start the next batch
+    }
+    while (batch) {
+        async_operation* op = batch;
+        batch = op->link_next_; // read first: the op is freed before its handler runs
+        op->link_next_ = nullptr;
+        try {
+            op->invoke_completion();
+        } catch (...) {
+            // The handler threw, out of run() as Asio's do. The rest of the batch goes first
+            // in the next one, so none is lost.
+            if (batch) {
+                std::lock_guard lk(mutex_);
+                async_operation* last = batch;
+                while (last->link_next_)
+                    last = last->link_next_;
+                last->link_next_ = ready_head_;
+                if (!ready_head_)
+                    ready_tail_ = last;
+                ready_head_ = batch;
+                if (!batch_posted_)
+                    post_batch_locked();
+            }
+            throw;
+        }
+    }
+}
+
+void* context_link::lend_completion_memory(std::size_t size, std::size_t align) noexcept
+{
+    if (batch_memory_lent_ || size > sizeof(batch_memory_) || align > alignof(void*))
+        return nullptr;
+    batch_memory_lent_ = true;
+    return batch_memory_;
+}
+
+bool context_link::take_back_completion_memory(void* p) noexcept
+{
+    // Runs before the batch does (Asio frees a queue entry before invoking it), so the next
+    // batch, posted once this one has started, finds the memory free.
+    if (p != static_cast<void*>(batch_memory_))
+        return false;
+    batch_memory_lent_ = false;
+    return true;
+}
+
 void context_link::shutdown() noexcept
 {
     async_operation* orphans = nullptr;
@@ -119,6 +212,17 @@ void context_link::shutdown() noexcept
     }
     // The rest were claimed by a worker or a cancellation that is posting to this context now.
     delivered_.wait(lk, [&] { return head_ == nullptr; });
+    // Deliverers finishing a send do not lock or notify (that would cost every call a second
+    // lock), so their last few instructions are polled for: rare, and brief.
+    while (sending_.load(std::memory_order_acquire) != 0)
+        delivered_.wait_for(lk, std::chrono::milliseconds(1));
+    // Finished calls waiting for a batch that will now never run (the context's scheduler
+    // destroys the queued batch without running it).
+    if (ready_tail_) {
+        ready_tail_->link_next_ = orphans;
+        orphans = std::exchange(ready_head_, nullptr);
+        ready_tail_ = nullptr;
+    }
     lk.unlock();
     while (async_operation* op = orphans) {
         orphans = op->link_next_;

@@ -293,6 +293,29 @@ BOOST_AUTO_TEST_CASE(a_throwing_fn_is_delivered_and_the_worker_survives)
     BOOST_TEST(m.threads_started == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(results_for_an_io_context_run_in_finishing_order_and_survive_a_throwing_handler)
+{
+    // All results reach io before it runs, so they form one batch. A handler that throws
+    // propagates out of run(), as in Asio; the rest of the batch still runs on the next run().
+    asio::io_context io;
+    ab::blocking_pool pool({.max_threads = 1}); // one worker: calls finish in submission order
+    std::vector<int> order;
+    for (int i = 0; i < 4; ++i)
+        ab::async_blocking(
+            pool, io.get_executor(), [i] { return i; },
+            [&](std::exception_ptr, int v) {
+                order.push_back(v);
+                if (v == 1)
+                    throw std::runtime_error("handler failed");
+            });
+    pool.join();
+    BOOST_CHECK_THROW(io.run(), std::runtime_error);
+    BOOST_TEST(order == (std::vector<int>{0, 1}), boost::test_tools::per_element());
+    io.restart();
+    io.run();
+    BOOST_TEST(order == (std::vector<int>{0, 1, 2, 3}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(move_only_callables_and_results_are_moved_never_copied)
 {
     asio::io_context io;

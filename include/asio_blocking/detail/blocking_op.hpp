@@ -23,12 +23,10 @@
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <exception>
 #include <memory>
-#include <new>
 #include <optional>
 #include <stop_token>
 #include <type_traits>
@@ -85,17 +83,6 @@ class blocking_op final : public async_operation {
         std::declval<const handler_executor&>(), boost::asio::execution::outstanding_work.tracked))>;
     using result_storage = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
 
-    // Once fn is destroyed, its storage holds an io_context's queue entry for the completion
-    // (48 bytes in Boost 1.81; larger entries use the heap): for an io_context handler
-    // executor, or a type-erased one that turns out to hold an io_context executor.
-    static constexpr bool lends_completion_memory = posts_with_one_allocation<tracked_handler_executor>::value;
-    static constexpr bool may_lend_completion_memory =
-        lends_completion_memory || may_hold_io_context_executor<tracked_handler_executor>;
-    static constexpr std::size_t fn_storage_size =
-        may_lend_completion_memory ? std::max<std::size_t>(sizeof(F), 48) : sizeof(F);
-    static constexpr std::size_t fn_storage_align =
-        may_lend_completion_memory ? std::max(alignof(F), alignof(void*)) : alignof(F);
-
     static base_allocator base_allocator_of(const Handler& handler) noexcept
     {
         if constexpr (std::is_same_v<handler_allocator, std::allocator<void>>)
@@ -133,7 +120,7 @@ public:
             if (!link.add(this)) {
                 // The caller's context is already shutting down: nothing may be delivered to it.
                 (void)try_claim();
-                destroy_fn();
+                fn_.reset();
                 destroy_completion();
                 release();
                 return;
@@ -175,7 +162,7 @@ public:
 
     void complete() noexcept override
     {
-        destroy_fn(); // user code, on the worker, no lock held
+        fn_.reset(); // user code, on the worker, no lock held
         if (try_claim()) {
             release(); // the core's reference; the completion keeps the op alive
             deliver({}, true, true);
@@ -190,7 +177,7 @@ public:
 
     void abort(std::exception_ptr error) noexcept override
     {
-        destroy_fn();
+        fn_.reset();
         if (try_claim()) {
             release();
             deliver(std::move(error), false, true);
@@ -198,6 +185,8 @@ public:
             release();
         }
     }
+
+    void invoke_completion() override { invoke_handler(nullptr); }
 
     void destroy_completion() noexcept override
     {
@@ -235,13 +224,6 @@ private:
     };
 
     template <typename Base>
-    struct lending_invoker : Base {
-        using Base::Base;
-        using allocator_type = completion_allocator<blocking_op>;
-        allocator_type get_allocator() const noexcept { return allocator_type(this->op); }
-    };
-
-    template <typename Base>
     struct pool_invoker : Base, pool_completion_tag {
         using Base::Base;
     };
@@ -252,8 +234,7 @@ private:
                                                                        boost::asio::execution::context))>,
                        blocking_pool>;
     template <typename Base>
-    using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>,
-                                           std::conditional_t<lends_completion_memory, lending_invoker<Base>, Base>>;
+    using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>, Base>;
 
     struct cancel_handler {
         explicit cancel_handler(blocking_op* o) noexcept
@@ -279,50 +260,19 @@ private:
         } else {
             io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
         }
-        ::new (static_cast<void*>(fn_storage_)) F(std::forward<G>(fn));
-        fn_alive_ = true;
+        fn_.emplace(std::forward<G>(fn));
         if constexpr (blocking_result<F>::takes_stop_token)
             stop_source_ = std::stop_source();
     }
 
-    ~blocking_op() { destroy_fn(); }
-
-    F& fn() noexcept { return *std::launder(reinterpret_cast<F*>(fn_storage_)); }
-
-    void destroy_fn() noexcept
-    {
-        if (fn_alive_) {
-            fn_alive_ = false;
-            fn().~F();
-        }
-    }
+    ~blocking_op() = default;
 
     decltype(auto) invoke_fn()
     {
         if constexpr (blocking_result<F>::takes_stop_token)
-            return std::move(fn())(stop_source_.get_token());
+            return std::move(*fn_)(stop_source_.get_token());
         else
-            return std::move(fn())();
-    }
-
-    template <typename, typename>
-    friend class completion_allocator;
-
-    // Called by the handler executor's allocator (see completion_allocator).
-    void* lend_completion_memory(std::size_t size, std::size_t align) noexcept
-    {
-        if (!may_lend_ || lent_ || size > fn_storage_size || align > fn_storage_align)
-            return nullptr;
-        lent_ = true;
-        return fn_storage_;
-    }
-
-    bool take_back_completion_memory(void* p) noexcept
-    {
-        if (p != static_cast<void*>(fn_storage_))
-            return false;
-        lent_ = false;
-        return true;
+            return std::move(*fn_)();
     }
 
     void release() noexcept
@@ -335,26 +285,38 @@ private:
     }
 
     // Hands the completion to the handler's executor. The caller holds the claim; the invoker
-    // owns the completion's reference from here on. The invoker never uses the handler's
-    // allocator: the operation itself is the one allocation made with it, so an exhausted
-    // handler allocator can only make the initiating function throw. For an io_context
-    // executor, the executor's queue entry borrows fn's storage once fn is gone (`fn_gone`).
+    // (or the batch) owns the completion's reference from here on. The invoker never uses the
+    // handler's allocator: the operation itself is the one allocation made with it, so an
+    // exhausted handler allocator can only make the initiating function throw.
     void deliver(std::exception_ptr error, bool may_dispatch, bool fn_gone) noexcept
     {
-        may_lend_ = fn_gone;
-        try {
-            if constexpr (!handler_on_pool && !lends_completion_memory && may_lend_completion_memory) {
-                // An any_io_executor around an io_context one (use_awaitable's): handing the
-                // invoker to the io_context directly is what the wrapper would do, minus two
-                // allocations (its type-erased function and the entry) that cannot be lent.
-                if (const auto* io_ex = io_context_target(*handler_work_)) {
-                    send(*io_ex, lending_invoker<invoker>(this, std::move(error)), may_dispatch);
-                    return;
-                }
+        // An io_context handler (plain, or in an any_io_executor: use_awaitable's) joins the
+        // context's pending batch. Not while fn still runs (an abandoned call): error_ is fn's.
+        if (fn_gone && link_) {
+            if (boost::asio::io_context* ctx = io_context_of_handler()) {
+                if (error)
+                    error_ = std::move(error); // fn did not run: error_ was empty
+                link_->deliver_batched(this, *ctx);
+                return;
             }
+        }
+        try {
             send(*handler_work_, invoker_for<invoker>(this, std::move(error)), may_dispatch);
         } catch (...) {
             // Out of memory: the handler was destroyed with the failed post's temporaries.
+        }
+    }
+
+    boost::asio::io_context* io_context_of_handler() const noexcept
+    {
+        if constexpr (is_io_context_executor<tracked_handler_executor>::value) {
+            return &handler_work_->context();
+        } else if constexpr (may_hold_io_context_executor<tracked_handler_executor>) {
+            // Running the handler on the io_context directly is what the wrapper would do.
+            const auto* io_ex = io_context_target(*handler_work_);
+            return io_ex ? &io_ex->context() : nullptr;
+        } else {
+            return nullptr;
         }
     }
 
@@ -434,16 +396,12 @@ private:
     std::optional<tracked_handler_executor> handler_work_;
     std::optional<tracked_io_executor> io_work_;
     [[no_unique_address]] alloc_type alloc_;
-    alignas(fn_storage_align) unsigned char fn_storage_[fn_storage_size];
+    std::optional<F> fn_;
     result_storage result_{};
     std::exception_ptr error_;
     pool_core* core_ = nullptr;
     context_link* link_ = nullptr;
     std::atomic<unsigned char> refs_{2}; // the core's and the completion's
-    bool fn_alive_ = false;
-    // Written only by the claimer (before it posts) and by the executor's allocator.
-    bool may_lend_ = false;
-    bool lent_ = false;
 };
 
 } // namespace asio_blocking::detail

@@ -1,5 +1,5 @@
-// Lets an operation lend its own (no longer needed) memory to the executor that queues its
-// completion, so that handing a result back costs no heap allocation.
+// Lets the owner of a queued completion lend memory of its own for the executor's queue entry,
+// so that handing a result back costs no heap allocation; and finds io_context executors.
 #ifndef ASIO_BLOCKING_DETAIL_COMPLETION_ALLOCATOR_HPP
 #define ASIO_BLOCKING_DETAIL_COMPLETION_ALLOCATOR_HPP
 
@@ -15,16 +15,13 @@
 
 namespace asio_blocking::detail {
 
-/// Executors whose post makes exactly one allocation with the function's associated allocator,
-/// and frees it before invoking the function. Only for these is it safe to lend memory that
-/// dies with the handler: an adapter such as a strand may keep an allocation made with that
-/// allocator (its own invoker) alive after the handler has run.
+/// An io_context's own executor type (any allocator, any properties).
 template <typename Executor>
-struct posts_with_one_allocation : std::false_type {
+struct is_io_context_executor : std::false_type {
 };
 
 template <typename Allocator, std::uintptr_t Bits>
-struct posts_with_one_allocation<boost::asio::io_context::basic_executor_type<Allocator, Bits>> : std::true_type {
+struct is_io_context_executor<boost::asio::io_context::basic_executor_type<Allocator, Bits>> : std::true_type {
 };
 
 /// The executor io_context::get_executor() returns, tracking outstanding work: what a
@@ -51,7 +48,9 @@ const tracked_io_context_executor* io_context_target(const Executor& ex) noexcep
 }
 
 /// Allocates from `Lender::lend_completion_memory` when it has a block, else from Asio's
-/// per-thread recycling allocator. The lender must outlive every block it lends.
+/// per-thread recycling allocator. Only for executors that free the entry before running it
+/// (an io_context's): an adapter such as a strand may keep an allocation made with a
+/// function's allocator alive after the function has run. The lender outlives every block.
 template <typename Lender, typename T = void>
 class completion_allocator {
 public:

@@ -1,5 +1,6 @@
 // Tracks the async_blocking calls whose handlers live in one execution context, so that the
-// context's shutdown can destroy them instead of a worker later touching a dead context.
+// context's shutdown can destroy them instead of a worker later touching a dead context; and
+// hands finished calls to an io_context in batches.
 #ifndef ASIO_BLOCKING_DETAIL_CONTEXT_LINK_HPP
 #define ASIO_BLOCKING_DETAIL_CONTEXT_LINK_HPP
 
@@ -7,7 +8,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace asio_blocking::detail {
 
@@ -23,6 +29,10 @@ public:
 
     /// The caller's context is shutting down: destroy the handler without invoking it.
     virtual void destroy_completion() noexcept = 0;
+
+    /// Runs the handler with the operation's outcome; called by the claimer's batch on the
+    /// handler's io_context. May throw what the handler throws.
+    virtual void invoke_completion() = 0;
 
     async_operation* link_next_ = nullptr;
     async_operation* link_prev_ = nullptr;
@@ -40,27 +50,56 @@ public:
     /// Registers `op`; false if the context is already shutting down.
     bool add(async_operation* op);
 
-    /// Unregisters `op` and runs `send` (which hands `op`'s completion to the context) under
-    /// the registry lock, so the context cannot finish shutting down in between. `op` may be
-    /// gone once `send` returns: some executors run the handler inline even when posted to.
+    /// Unregisters `op` and runs `send` (which hands `op`'s completion to the context); the
+    /// context's shutdown waits for `send` to return. `send` runs outside the registry lock:
+    /// posting may wake the context's thread, which may be registering its next call. `op`
+    /// may be gone once `send` returns: some executors run the handler inline.
     template <typename Send>
     void deliver(async_operation* op, Send&& send)
     {
-        std::lock_guard lk(mutex_);
-        unlink_locked(op);
+        {
+            std::lock_guard lk(mutex_);
+            unlink_locked(op);
+            sending_.fetch_add(1, std::memory_order_relaxed);
+        }
+        struct done_sending {
+            std::atomic<std::size_t>& sending;
+            // The deliverer's last touch of this link (shutdown polls for it; see shutdown()).
+            ~done_sending() { sending.fetch_sub(1, std::memory_order_release); }
+        } guard{sending_}; // also if send throws
         send();
     }
+
+    /// Unregisters `op` (claimed, its outcome stored in it) and queues it to run its handler
+    /// on `ctx`, this link's context. Completions arriving while a batch is pending join it:
+    /// one post, and one wake-up of the loop, per batch instead of per call.
+    void deliver_batched(async_operation* op, boost::asio::io_context& ctx);
 
     /// Called once, from the context's shutdown: claims every registered op, waits for ops
     /// claimed elsewhere to finish delivering, then destroys the claimed ones' handlers.
     void shutdown() noexcept;
 
+    // The memory of the one pending batch's queue entry (see completion_allocator).
+    void* lend_completion_memory(std::size_t size, std::size_t align) noexcept;
+    bool take_back_completion_memory(void* p) noexcept;
+
 private:
+    struct batch_runner;
     void unlink_locked(async_operation* op) noexcept;
+    void post_batch_locked();
+    void run_batch();
 
     std::mutex mutex_;
     std::condition_variable delivered_;
     async_operation* head_ = nullptr;
+    // Finished calls waiting for the pending batch, oldest first (linked through link_next_).
+    async_operation* ready_head_ = nullptr;
+    async_operation* ready_tail_ = nullptr;
+    boost::asio::io_context* batch_ctx_ = nullptr;
+    bool batch_posted_ = false;
+    bool batch_memory_lent_ = false;
+    alignas(void*) unsigned char batch_memory_[64];
+    std::atomic<std::size_t> sending_{0}; // deliveries between unlink and the end of their send
     bool alive_ = true;
 };
 
