@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <dirent.h>
 #include <fstream>
 #include <functional>
@@ -26,6 +27,7 @@
 #include <iostream>
 #include <malloc.h>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <sys/resource.h>
 #include <thread>
@@ -164,12 +166,35 @@ void done_token::operator()() const
     h->issue_more();
 }
 
-/// Owns the thread pool (or nothing) for one repetition.
+/// Owns the thread pool (or nothing) for one repetition. Declared after the io_context, so it
+/// is destroyed first: its destructor waits for thread-per-call threads, which would otherwise
+/// still be releasing their work on the io_context as it is destroyed.
 struct runner {
     std::unique_ptr<ab::blocking_pool> pool;
     std::unique_ptr<asio::thread_pool> tp;
     std::vector<std::future<void>> futures;
+    std::mutex mutex;
+    std::condition_variable threads_gone;
+    long live_threads = 0;
+
     std::size_t threads_started() const { return pool ? pool->metrics().threads_started : 0; }
+
+    void thread_started()
+    {
+        std::lock_guard lk(mutex);
+        ++live_threads;
+    }
+    void thread_finished()
+    {
+        std::lock_guard lk(mutex);
+        if (--live_threads == 0)
+            threads_gone.notify_all();
+    }
+    ~runner()
+    {
+        std::unique_lock lk(mutex);
+        threads_gone.wait(lk, [&] { return live_threads == 0; });
+    }
 };
 
 using submit_fn = std::function<void(std::function<void()>, done_token)>;
@@ -199,12 +224,15 @@ submit_fn make_submit(const std::string& kind, std::size_t k, asio::io_context& 
         };
     }
     if (kind == "thread_per_call") {
-        return [io_ex](std::function<void()> job, done_token done) {
+        runner* rp = &r;
+        return [rp, io_ex](std::function<void()> job, done_token done) {
             auto work = asio::make_work_guard(io_ex);
-            std::thread([job = std::move(job), done, work = std::move(work), io_ex]() mutable {
+            rp->thread_started();
+            std::thread([rp, job = std::move(job), done, work = std::move(work), io_ex]() mutable {
                 job();
                 asio::post(io_ex, done);
-                work.reset();
+                work.reset(); // the loop may return from run() now: touch it no more
+                rp->thread_finished();
             }).detach();
         };
     }
