@@ -2,6 +2,7 @@
 // side in one process: hand-rolled asio::thread_pool, a thread per call, std::async. Reports the
 // median, min and max of several repetitions and ratios to the scenario's first contender (the
 // baseline), since absolute times on a shared 2-core machine drift from run to run.
+#include "../example/common/detached_threads.hpp"
 #include "../example/common/loop_lag_probe.hpp"
 
 #include <asio_blocking.hpp>
@@ -18,7 +19,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <condition_variable>
 #include <dirent.h>
 #include <fstream>
 #include <functional>
@@ -27,7 +27,6 @@
 #include <iostream>
 #include <malloc.h>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <sys/resource.h>
 #include <thread>
@@ -173,28 +172,11 @@ struct runner {
     std::unique_ptr<ab::blocking_pool> pool;
     std::unique_ptr<asio::thread_pool> tp;
     std::vector<std::future<void>> futures;
-    std::mutex mutex;
-    std::condition_variable threads_gone;
-    long live_threads = 0;
+    example::detached_threads threads; // thread per call
 
     std::size_t threads_started() const { return pool ? pool->metrics().threads_started : 0; }
 
-    void thread_started()
-    {
-        std::lock_guard lk(mutex);
-        ++live_threads;
-    }
-    void thread_finished()
-    {
-        std::lock_guard lk(mutex);
-        if (--live_threads == 0)
-            threads_gone.notify_all();
-    }
-    ~runner()
-    {
-        std::unique_lock lk(mutex);
-        threads_gone.wait(lk, [&] { return live_threads == 0; });
-    }
+    ~runner() { threads.wait_all(); }
 };
 
 using submit_fn = std::function<void(std::function<void()>, done_token)>;
@@ -227,12 +209,12 @@ submit_fn make_submit(const std::string& kind, std::size_t k, asio::io_context& 
         runner* rp = &r;
         return [rp, io_ex](std::function<void()> job, done_token done) {
             auto work = asio::make_work_guard(io_ex);
-            rp->thread_started();
+            rp->threads.started();
             std::thread([rp, job = std::move(job), done, work = std::move(work), io_ex]() mutable {
                 job();
                 asio::post(io_ex, done);
                 work.reset(); // the loop may return from run() now: touch it no more
-                rp->thread_finished();
+                rp->threads.finished();
             }).detach();
         };
     }

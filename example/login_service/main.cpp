@@ -7,6 +7,8 @@
 //
 // --mode inline|thread-per-request runs the same blocking work on the loop itself, or on a new
 // thread per call, so the difference can be measured on one binary (bench/login_bench.sh).
+#include "../common/detached_threads.hpp"
+
 #include <asio_blocking.hpp>
 
 #include <boost/asio.hpp>
@@ -177,9 +179,7 @@ struct service {
     ab::lane db;  // at most one call per SQLite connection
     ab::lane cpu; // Argon2id is CPU- and memory-hungry: about one per core
     std::string unknown_user_hash = dummy_hash();
-    std::mutex threads_mutex_;
-    std::condition_variable threads_gone_;
-    std::size_t live_threads_ = 0; // thread-per-request threads still running
+    example::detached_threads request_threads; // thread-per-request mode
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
         : mode(m)
@@ -188,14 +188,6 @@ struct service {
         , db(p, u.connections(), "db")
         , cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
     {
-    }
-
-    /// Waits until every thread-per-request thread has finished: they use the loop and the
-    /// database, so both must outlive them. (The pool mode gets this from pool.join().)
-    void wait_for_request_threads()
-    {
-        std::unique_lock lk(threads_mutex_);
-        threads_gone_.wait(lk, [&] { return live_threads_ == 0; });
     }
 
     /// Runs blocking `fn` as the mode says: on a pool lane, inline on the loop, or on a new thread.
@@ -219,10 +211,10 @@ struct service {
                     decltype(asio::make_work_guard(ex)) work;
                 };
                 auto state = std::make_unique<job>(job{std::move(fn), std::move(handler), asio::make_work_guard(ex)});
-                thread_started();
+                request_threads.started();
                 std::thread([this, state = std::move(state)]() mutable {
                     run_on_this_thread(std::move(state));
-                    thread_finished(); // only now may the loop and the database go away
+                    request_threads.finished(); // only now may the loop and the database go away
                 }).detach();
             };
             co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
@@ -230,19 +222,6 @@ struct service {
         }
         }
         throw std::logic_error("unknown mode");
-    }
-
-    void thread_started()
-    {
-        std::lock_guard lk(threads_mutex_);
-        ++live_threads_;
-    }
-
-    void thread_finished()
-    {
-        std::lock_guard lk(threads_mutex_);
-        if (--live_threads_ == 0)
-            threads_gone_.notify_all();
     }
 
     /// The body of one request thread. Everything it holds of the loop (handler, work guard) is
@@ -523,7 +502,7 @@ int main(int argc, char** argv)
         io.run();
         pool.stop(); // queued logins are aborted; running ones finish
         pool.join();
-        svc.wait_for_request_threads();
+        svc.request_threads.wait_all(); // they use the loop and the database
     } catch (const std::exception& e) {
         std::cerr << "login_service: " << e.what() << '\n';
         return 1;
