@@ -24,7 +24,6 @@
 #include <boost/system/system_error.hpp>
 
 #include <atomic>
-#include <cstddef>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -300,8 +299,18 @@ private:
                 return;
             }
         }
+        invoker_for<invoker> inv(this, std::move(error));
+        auto send = [&] {
+            if (may_dispatch && !link_)
+                boost::asio::dispatch(*handler_work_, std::move(inv));
+            else
+                boost::asio::post(*handler_work_, std::move(inv));
+        };
         try {
-            send(*handler_work_, invoker_for<invoker>(this, std::move(error)), may_dispatch);
+            if (link_)
+                link_->deliver(this, send); // the context's shutdown waits for the post
+            else
+                send();
         } catch (...) {
             // Out of memory: the handler was destroyed with the failed post's temporaries.
         }
@@ -318,21 +327,6 @@ private:
         } else {
             return nullptr;
         }
-    }
-
-    template <typename Executor, typename Invoker>
-    void send(const Executor& ex, Invoker inv, bool may_dispatch)
-    {
-        auto hand_over = [&] {
-            if (may_dispatch && !link_)
-                boost::asio::dispatch(ex, std::move(inv));
-            else
-                boost::asio::post(ex, std::move(inv));
-        };
-        if (link_)
-            link_->deliver(this, hand_over); // post only: no handler runs under the registry lock
-        else
-            hand_over();
     }
 
     void invoke_handler(std::exception_ptr error)
@@ -383,7 +377,7 @@ private:
         case pool_core::cancel_outcome::abandoned:
             // fn runs on, detached; its result is discarded by complete() on the worker.
             if (try_claim())
-                deliver(aborted_exception(), false, false); // fn still runs: its storage is in use
+                deliver(aborted_exception(), false, false); // fn still runs, and owns error_
             if (stop.stop_possible())
                 stop.request_stop();
             break;
