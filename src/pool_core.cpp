@@ -33,6 +33,8 @@ constexpr clock::duration stall_threshold = std::chrono::milliseconds(10);
 constexpr clock::duration first_growth_after = std::chrono::nanoseconds(slow_call_ns);
 // After a thread failed to start, growth pauses this long rather than retrying in a loop.
 constexpr clock::duration start_failure_backoff = std::chrono::milliseconds(50);
+// Most threads starting at once (blocking calls only): a new worker starts up to two more.
+constexpr std::size_t concurrent_starts = 4;
 
 thread_local const pool_core* current_core = nullptr;
 
@@ -600,19 +602,22 @@ bool pool_core::should_start_thread_locked(clock::time_point now) const noexcept
         return false;
     if (threads_ + starting_ < min_threads_)
         return true;
-    // One start at a time: each new worker re-checks once it has taken a job (a cascade).
-    if (starting_ > 0 || queued_ == 0 || busy_ < threads_)
+    // Threads already starting will take that many queued calls.
+    if (queued_ <= starting_ || busy_ < threads_)
         return false;
-    if (threads_ == 0)
+    if (threads_ == 0 && starting_ == 0)
         return true;
     if (now - last_start_failure_ < start_failure_backoff)
         return false;
     const auto longest_running = running_.empty() ? clock::duration::zero() : now - running_.front()->stamp_;
-    if (!have_avg_run_) // nothing finished yet: is the oldest call blocking?
-        return longest_running >= first_growth_after;
-    if (avg_run_ns_ >= slow_call_ns)
-        return true;
-    return longest_running >= stall_threshold;
+    // Blocking calls: recent ones averaged slow_call_ns, or (none finished yet) the oldest has
+    // already run that long.
+    const bool blocking = have_avg_run_ ? avg_run_ns_ >= slow_call_ns : longest_running >= first_growth_after;
+    // Each new worker re-checks once it has taken a call (a cascade). For blocking calls starts
+    // overlap, so a cold burst reaches max_threads sooner; other work grows one at a time.
+    if (starting_ > 0)
+        return blocking && starting_ < concurrent_starts;
+    return blocking || (have_avg_run_ && longest_running >= stall_threshold);
 }
 
 void pool_core::start_threads(std::size_t count) noexcept
@@ -778,8 +783,8 @@ void pool_core::worker_loop(worker& self)
             queue_wait_.record(to_ns(now - op->stamp_));
             op->stamp_ = now;
         }
-        const bool grow = plan_growth_locked(now);
-        if (grow)
+        std::size_t grow = 0; // a worker may start two (a tree, not a chain); the loop's submit one
+        for (; grow < 2 && plan_growth_locked(now); ++grow)
             ++starting_;
         lk.unlock();
         if (finished) {
@@ -787,7 +792,7 @@ void pool_core::worker_loop(worker& self)
             delivered = true;
         }
         if (grow)
-            start_threads(1);
+            start_threads(grow);
         const auto started = clock::now();
         const operation::outcome outcome = op->run();
         now = clock::now();
