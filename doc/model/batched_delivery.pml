@@ -1,0 +1,167 @@
+/*
+ * A model of how finished calls reach an io_context caller (src/blocking_pool.cpp,
+ * context_link), checked with spin by check.sh (and in CI).
+ *
+ *   finisher(i) - a worker completing call i: try_claim(), then deliver_batched(): under the
+ *                 registry lock, unlink from the registry, append to the ready list, and post a
+ *                 batch unless one is pending;
+ *   loop        - the io_context running: a queued batch runs run_batch(): under the lock take
+ *                 the ready list and clear "posted"; then invoke each handler outside the lock. A
+ *                 handler may throw: the rest of the batch goes back to the front of the ready
+ *                 list (a batch is posted if none is pending) and run() returns; the program may
+ *                 then run again, or stop and destroy the context;
+ *   shutdown    - the context being destroyed (only once run() has returned): context_link's
+ *                 shutdown claims every registered call, waits for calls claimed elsewhere to
+ *                 leave the registry, takes the ready list, and destroys those handlers. The
+ *                 scheduler then destroys a queued batch without running it.
+ * Every atomic block is one critical section under context_link::mutex_.
+ *
+ * Properties:
+ *   - every call ends exactly once: its handler is invoked or destroyed, never both, never
+ *     twice (assertions at each end and in the final check);
+ *   - nothing is stranded: a program that never stops its loop ends with every handler invoked
+ *     (otherwise the loop blocks and spin reports an invalid end state).
+ */
+#define N 3
+
+bool claimed[N];    /* try_claim() succeeded (worker or shutdown) */
+bool registered[N]; /* in the registry (head_ list) */
+bool ready[N];      /* in the ready list */
+byte order[N];      /* ready list, oldest first */
+byte nready;
+bool posted;        /* a batch is queued on the io_context */
+byte invoked[N], destroyed[N];
+byte ended;
+bool loop_done, shutdown_done;
+bool stops; /* chosen at the start: does the program stop the loop early? */
+
+inline append_ready(i) {
+    order[nready] = i; nready++; ready[i] = true
+}
+
+proctype finisher(byte i)
+{
+    bool mine = false;
+    atomic { if :: !claimed[i] -> claimed[i] = true; mine = true :: else -> skip fi };
+    if
+    :: mine ->
+        atomic {
+            registered[i] = false;
+            append_ready(i);
+            if :: !posted -> posted = true :: else -> skip fi
+        }
+    :: else -> skip /* the context's shutdown claimed it first */
+    fi
+}
+
+proctype loop()
+{
+    byte batch[N];
+    byte n, k, j;
+    bool threw;
+    do
+    :: atomic {
+           posted ->
+           n = 0;
+           do
+           :: n < nready -> batch[n] = order[n]; ready[order[n]] = false; n++
+           :: else -> break
+           od;
+           nready = 0;
+           posted = false
+       };
+       k = 0;
+       threw = false;
+       do
+       :: k < n && !threw ->
+           atomic {
+               assert(!ready[batch[k]] && claimed[batch[k]]);
+               invoked[batch[k]]++;
+               assert(invoked[batch[k]] == 1 && destroyed[batch[k]] == 0);
+               ended++;
+               k++
+           };
+           if
+           :: k < n -> threw = true /* this handler threw: the rest go back first */
+           :: true -> skip
+           fi
+       :: k < n && threw ->
+           atomic {
+               /* prepend batch[k..n) to the ready list */
+               j = nready;
+               do
+               :: j > 0 -> order[j - 1 + n - k] = order[j - 1]; j--
+               :: else -> break
+               od;
+               j = k;
+               do
+               :: j < n -> order[j - k] = batch[j]; ready[batch[j]] = true; j++
+               :: else -> break
+               od;
+               nready = nready + n - k;
+               if :: !posted -> posted = true :: else -> skip fi;
+               k = n
+           }
+       :: else -> break
+       od
+    :: ended == N -> break
+    :: stops -> break /* the program stops the loop (between handlers) and destroys the context */
+    od;
+    loop_done = true
+}
+
+proctype shutdown()
+{
+    byte i;
+    loop_done; /* a context is destroyed only once run() has returned */
+    atomic {
+        i = 0;
+        do
+        :: i < N ->
+            if
+            :: registered[i] && !claimed[i] -> claimed[i] = true; registered[i] = false;
+               destroyed[i]++; ended++
+            :: else -> skip
+            fi;
+            i++
+        :: else -> break
+        od
+    };
+    /* calls claimed by a worker leave the registry before shutdown goes on */
+    atomic {
+        (!registered[0] && !registered[1] && !registered[2]) ->
+        i = 0;
+        do
+        :: i < nready -> ready[order[i]] = false; destroyed[order[i]]++; ended++; i++
+        :: else -> break
+        od;
+        nready = 0
+    };
+    shutdown_done = true
+}
+
+init {
+    byte i;
+    atomic {
+        if :: stops = true :: stops = false fi;
+        i = 0;
+        do
+        :: i < N -> registered[i] = true; i++
+        :: else -> break
+        od;
+        run loop();
+        run shutdown();
+        i = 0;
+        do
+        :: i < N -> run finisher(i); i++
+        :: else -> break
+        od
+    };
+    /* the program ends once the context is gone */
+    shutdown_done;
+    i = 0;
+    do
+    :: i < N -> assert(invoked[i] + destroyed[i] == 1); i++
+    :: else -> break
+    od
+}
