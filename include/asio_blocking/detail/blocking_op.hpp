@@ -4,9 +4,9 @@
 #define ASIO_BLOCKING_DETAIL_BLOCKING_OP_HPP
 
 #include <asio_blocking/blocking_pool.hpp>
-#include <asio_blocking/detail/completion_allocator.hpp>
 #include <asio_blocking/detail/context_link.hpp>
 #include <asio_blocking/detail/context_service.hpp>
+#include <asio_blocking/detail/io_context_executor.hpp>
 #include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/error.hpp>
 
