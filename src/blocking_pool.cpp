@@ -84,6 +84,50 @@ lane_metrics lane::metrics() const
 
 namespace detail {
 
+bool work_registry::add(async_operation* op)
+{
+    std::lock_guard lk(mutex_);
+    if (!alive_)
+        return false;
+    op->work_prev_ = nullptr;
+    op->work_next_ = head_;
+    if (head_)
+        head_->work_prev_ = op;
+    head_ = op;
+    op->work_linked_ = true;
+    return true;
+}
+
+void work_registry::unlink_locked(async_operation* op) noexcept
+{
+    (op->work_prev_ ? op->work_prev_->work_next_ : head_) = op->work_next_;
+    if (op->work_next_)
+        op->work_next_->work_prev_ = op->work_prev_;
+    op->work_next_ = op->work_prev_ = nullptr;
+    op->work_linked_ = false;
+}
+
+void work_registry::release(async_operation* op) noexcept
+{
+    // Under the lock, so the context's shutdown cannot finish (and the context die) between
+    // the check and the release.
+    std::lock_guard lk(mutex_);
+    if (op->work_linked_) {
+        unlink_locked(op);
+        op->forget_caller_work();
+    }
+}
+
+void work_registry::shutdown() noexcept
+{
+    std::lock_guard lk(mutex_);
+    alive_ = false;
+    while (async_operation* op = head_) {
+        unlink_locked(op);
+        op->forget_caller_work();
+    }
+}
+
 bool context_link::add(async_operation* op)
 {
     std::lock_guard lk(mutex_);
@@ -198,6 +242,7 @@ bool context_link::take_back_completion_memory(void* p) noexcept
 
 void context_link::shutdown() noexcept
 {
+    work_->shutdown();
     async_operation* orphans = nullptr;
     std::unique_lock lk(mutex_);
     alive_ = false;

@@ -1,4 +1,5 @@
 // The pool engine: submission, priority queues, lanes, workers, growth, shutdown and metrics.
+#include <asio_blocking/detail/deadline.hpp>
 #include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/error.hpp>
 
@@ -37,6 +38,17 @@ constexpr clock::duration start_failure_backoff = std::chrono::milliseconds(50);
 constexpr std::size_t concurrent_starts = 4;
 
 thread_local const pool_core* current_core = nullptr;
+// The pool whose call's completion handler this thread is running (see completion_scope).
+thread_local const pool_core* completing_for = nullptr;
+// Set on threads that must never wait for room in a pool (see submit()).
+thread_local bool must_not_block = false;
+
+struct never_block_scope {
+    bool previous = std::exchange(must_not_block, true);
+    never_block_scope() = default;
+    never_block_scope(const never_block_scope&) = delete;
+    ~never_block_scope() { must_not_block = previous; }
+};
 
 std::exception_ptr aborted_error()
 {
@@ -73,6 +85,16 @@ struct thread_start {
     void* worker;
 };
 } // namespace
+
+completion_scope::completion_scope(const pool_core* core) noexcept
+    : previous_(std::exchange(completing_for, core))
+{
+}
+
+completion_scope::~completion_scope()
+{
+    completing_for = previous_;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Construction and destruction
@@ -114,14 +136,17 @@ pool_core::~pool_core()
 // ---------------------------------------------------------------------------------------------
 // Submission
 
-bool pool_core::accepting_locked() const noexcept
+bool pool_core::accepting_locked(const operation& op) const noexcept
 {
     switch (state_) {
     case pool_state::running:
         return true;
     case pool_state::draining:
-        // Work that accepted work creates (continuations) is still accepted while draining.
-        return running_in_this_thread() || outstanding_work_.load(std::memory_order_relaxed) > 0;
+        // After join() begins only continuations of accepted work get in: calls made on a pool
+        // thread or inside a completion handler of this pool's calls, and functions submitted
+        // through a work-tracking executor (the work they continue was already counted). A
+        // fresh outside call is refused, so steady outside load cannot keep join() waiting.
+        return op.origin_ == submission_origin::tracked || running_in_this_thread() || completing_for == this;
     default:
         return false;
     }
@@ -132,12 +157,15 @@ pool_core::admission pool_core::submit(operation* op)
     auto now = clock::now(); // read before locking: the lock is contended on the hot path
     std::unique_lock lk(mutex_);
     ++submitted_;
-    if (op->bypass_stop_) {
+    const bool completion = op->origin_ == submission_origin::completion;
+    if (completion) {
+        // A completion for a handler bound to this pool runs even after stop(), while threads
+        // remain to run it; only a pool that is gone destroys it.
         if (state_ == pool_state::joined || threads_ + starting_ == 0) {
             ++rejected_;
             return admission::refused_stopped;
         }
-    } else if (!accepting_locked()) {
+    } else if (!accepting_locked(*op)) {
         ++rejected_;
         return admission::refused_stopped;
     }
@@ -149,20 +177,25 @@ pool_core::admission pool_core::submit(operation* op)
         op->place_ = op_place::lane;
     } else {
         const bool full =
-            options_.queue_capacity != 0 && queued_ >= options_.queue_capacity && idle_.empty() && !op->bypass_stop_;
-        // A pool thread never waits on its own pool: that could deadlock it.
-        if (full && !(running_in_this_thread() && !op->can_wait_for_room_)) {
+            options_.queue_capacity != 0 && queued_ >= options_.queue_capacity && idle_.empty() && !completion;
+        // A pool thread never waits on its own pool: that could deadlock it. A thread that must
+        // stay responsive (a monitor delivering expired calls, stop() aborting them) never
+        // waits on any pool. Both are admitted over capacity instead.
+        const bool never_waits = running_in_this_thread() || must_not_block;
+        if (full && !(never_waits && !op->can_wait_for_room_)) {
             if (options_.on_overflow == overflow_policy::reject) {
                 ++rejected_;
                 return admission::refused_full;
             }
             if (!op->can_wait_for_room_) {
                 ++room_waiters_;
-                room_cv_.wait(lk, [&] {
-                    return state_ >= pool_state::stopped || !idle_.empty() || queued_ < options_.queue_capacity;
-                });
+                room_cv_.wait(
+                    lk, [&] { return !accepting_locked(*op) || !idle_.empty() || queued_ < options_.queue_capacity; });
                 --room_waiters_;
-                if (!accepting_locked()) {
+                if (!accepting_locked(*op)) {
+                    // The wake-up this waiter took may have been meant for one still accepted.
+                    if (room_waiters_ > 0)
+                        room_cv_.notify_one();
                     ++rejected_;
                     return admission::refused_stopped;
                 }
@@ -181,11 +214,18 @@ pool_core::admission pool_core::submit(operation* op)
     const bool grow = plan_growth_locked(now); // at once, rather than via the monitor
     if (grow)
         ++starting_;
+    if (!wake && !grow)
+        return admission::accepted;
+    // The worker is woken after unlocking (so it does not wake only to block on the mutex). By
+    // then it may have run the op, which may have destroyed the pool: hold the core alive
+    // until this thread is done with it.
+    lifetime_.fetch_add(1, std::memory_order_relaxed);
     lk.unlock();
     if (wake)
         wake->cv.notify_one();
     if (grow)
         start_threads(1);
+    release_lifetime();
     return admission::accepted;
 }
 
@@ -196,7 +236,7 @@ void pool_core::admit_locked(operation* op, worker** wake_later, clock::time_poi
     if (!idle_.empty()) {
         hand_off_locked(op, wake_later);
     } else if (options_.queue_capacity != 0 && queued_ >= options_.queue_capacity && op->can_wait_for_room_ &&
-               !op->bypass_stop_) {
+               op->origin_ != submission_origin::completion) {
         admission_.push_back(op);
         op->place_ = op_place::admission;
     } else {
@@ -429,8 +469,10 @@ void pool_core::stop() noexcept
         room_cv_.notify_all();
         drained_cv_.notify_all();
     }
-    if (!aborted.empty())
+    if (!aborted.empty()) {
+        const never_block_scope never_block; // stop() does not block, even delivering
         abort_all(aborted, aborted_error());
+    }
     for (auto& s : stops)
         s.request_stop();
 }
@@ -465,8 +507,7 @@ void pool_core::join()
         throw std::logic_error("asio_blocking: join() called from one of the pool's own threads "
                                "would wait for itself");
     std::unique_lock lk(mutex_);
-    if (state_ == pool_state::running)
-        state_ = pool_state::draining;
+    begin_draining_locked();
     ++drain_waiters_;
     drained_cv_.wait(lk, [&] { return state_ >= pool_state::stopped || drained_locked(); });
     --drain_waiters_;
@@ -478,14 +519,18 @@ bool pool_core::join_for(clock::duration timeout)
     if (running_in_this_thread())
         throw std::logic_error("asio_blocking: join_for() called from one of the pool's own threads "
                                "would wait for itself");
-    const auto deadline = clock::now() + timeout;
+    const auto deadline = deadline_after(clock::now(), timeout); // max(): as join()
     std::unique_lock lk(mutex_);
-    if (state_ == pool_state::running)
-        state_ = pool_state::draining;
+    begin_draining_locked();
     ++drain_waiters_;
-    const bool drained = drained_cv_.wait_until(lk, deadline, [&] {
+    const auto done = [&] {
         return drained_locked() || (state_ >= pool_state::stopped && busy_ == 0 && delivering_ == 0);
-    });
+    };
+    bool drained = true;
+    if (deadline == clock::time_point::max())
+        drained_cv_.wait(lk, done);
+    else
+        drained = drained_cv_.wait_until(lk, deadline, done);
     --drain_waiters_;
     if (drained) {
         join_threads(lk);
@@ -531,10 +576,19 @@ void pool_core::shutdown() noexcept
     }
 }
 
+void pool_core::begin_draining_locked() noexcept
+{
+    if (state_ == pool_state::running) {
+        state_ = pool_state::draining;
+        room_cv_.notify_all(); // posters waiting for room: most are now refused
+    }
+}
+
 void pool_core::join_threads(std::unique_lock<std::mutex>& lk)
 {
     if (state_ < pool_state::stopped)
         state_ = pool_state::stopped;
+    room_cv_.notify_all();
     wake_idle_workers_locked();
     threads_gone_cv_.wait(lk, [&] { return threads_ == 0 && starting_ == 0; });
     std::vector<pthread_t> exited = std::move(exited_);
@@ -600,7 +654,8 @@ bool pool_core::should_start_thread_locked(clock::time_point now) const noexcept
 {
     if (state_ >= pool_state::stopped || threads_ + starting_ >= max_threads_)
         return false;
-    if (threads_ + starting_ < min_threads_)
+    // Up to min_threads at once, unless a start just failed: then after the backoff.
+    if (threads_ + starting_ < min_threads_ && now - last_start_failure_ >= start_failure_backoff)
         return true;
     // Threads already starting will take that many queued calls.
     if (queued_ <= starting_ || busy_ < threads_)
@@ -666,13 +721,14 @@ void pool_core::start_threads(std::size_t count) noexcept
             continue;
 
         // The thread did not start. Queued work waits for the workers there are; with none
-        // left, nothing would ever run it, so it fails with the start error.
+        // left, nothing would ever run it, so it fails with the start error. The rest of
+        // `count` is not tried: growth retries after start_failure_backoff, never in a loop.
         op_list stranded;
         {
             std::lock_guard lk(mutex_);
             if (w)
                 spare_workers_.splice(spare_workers_.end(), workers_, w->self);
-            --starting_;
+            starting_ -= count - i;
             ++thread_start_failures_;
             last_start_failure_ = clock::now();
             if (threads_ == 0 && starting_ == 0) {
@@ -685,6 +741,7 @@ void pool_core::start_threads(std::size_t count) noexcept
         if (!stranded.empty())
             abort_all(stranded, std::make_exception_ptr(std::system_error(
                                     rc, std::generic_category(), "asio_blocking: cannot start a worker thread")));
+        return;
     }
 }
 
@@ -753,7 +810,13 @@ void pool_core::worker_loop(worker& self)
             if (drain_waiters_ > 0 && drained_locked())
                 drained_cv_.notify_all();
         }
-        operation* op = take_next_locked(now);
+        // A worker beyond a lowered max_threads leaves before taking more work, once its result
+        // is handed back; the others take the queue. (After stop() workers still run what is
+        // queued: completions for handlers bound to the pool.)
+        const bool leaving = threads_ - exits_pending_ > max_threads_ && state_ < pool_state::stopped;
+        if (leaving && !finished)
+            break;
+        operation* op = leaving ? nullptr : take_next_locked(now);
         if (!op && finished) {
             // Hand the result back before going idle: the handler may submit more work.
             lk.unlock();
@@ -768,13 +831,16 @@ void pool_core::worker_loop(worker& self)
                 break;
             self.idle = true;
             idle_.push_back(&self);
-            auto idle_until = now + options_.idle_timeout;
+            // Beyond min_threads, a worker retires once idle for idle_timeout (0: at once; max():
+            // never). The others sleep untimed, so an idle pool uses no CPU; set_limits wakes
+            // them when the minimum drops.
+            const auto idle_until = deadline_after(now, options_.idle_timeout);
             while (!self.handoff && !self.exit_requested && state_ < pool_state::stopped) {
-                if (self.cv.wait_until(lk, idle_until) == std::cv_status::timeout && !self.handoff) {
-                    if (threads_ > min_threads_)
-                        break;
-                    idle_until = clock::now() + options_.idle_timeout;
-                }
+                if (!surplus_locked() || idle_until == clock::time_point::max())
+                    self.cv.wait(lk);
+                else if (self.cv.wait_until(lk, idle_until) == std::cv_status::timeout && !self.handoff &&
+                         surplus_locked())
+                    break;
             }
             if (!self.handoff)
                 break; // timed out, asked to exit, or stopped: retire (removes self from idle_)
@@ -801,10 +867,14 @@ void pool_core::worker_loop(worker& self)
         finish_locked(op, outcome, run_time);
         finished = op;
     }
-    retire_locked(self);
+    const std::optional<pthread_t> predecessor = retire_locked(self);
     lk.unlock();
     run_hook(options_.on_thread_stop, "on_thread_stop");
     current_core = nullptr;
+    // Reclaim the previous retiree's stack now rather than at join(): however many threads
+    // come and go, at most the last one is left unjoined (join_threads joins it).
+    if (predecessor)
+        pthread_join(*predecessor, nullptr);
 }
 
 bool pool_core::worker_should_exit_locked(const worker& self) const noexcept
@@ -813,7 +883,7 @@ bool pool_core::worker_should_exit_locked(const worker& self) const noexcept
     return self.exit_requested || state_ >= pool_state::stopped || threads_ - exits_pending_ > max_threads_;
 }
 
-void pool_core::retire_locked(worker& self)
+std::optional<pthread_t> pool_core::retire_locked(worker& self)
 {
     if (self.idle)
         idle_.erase(std::find(idle_.begin(), idle_.end(), &self));
@@ -823,13 +893,21 @@ void pool_core::retire_locked(worker& self)
     threads_observed_.store(threads_, std::memory_order_relaxed);
     ++threads_retired_;
     index_used_[self.index] = false;
-    if (detach_threads_)
+    std::optional<pthread_t> predecessor;
+    if (detach_threads_) {
         pthread_detach(self.handle);
-    else
+    } else {
+        // exited_ holds at most the last retiree: each one joins the one before it.
+        if (!exited_.empty()) {
+            predecessor = exited_.back();
+            exited_.pop_back();
+        }
         exited_.push_back(self.handle);
+    }
     spare_workers_.splice(spare_workers_.end(), workers_, self.self);
     if (threads_ == 0 && starting_ == 0)
         threads_gone_cv_.notify_all();
+    return predecessor;
 }
 
 void pool_core::set_limits(std::size_t min_threads, std::size_t max_threads)
@@ -841,10 +919,20 @@ void pool_core::set_limits(std::size_t min_threads, std::size_t max_threads)
     std::size_t to_start = 0;
     {
         std::lock_guard lk(mutex_);
+        if (min_threads < min_threads_)
+            for (worker* w : idle_) // kept workers sleep untimed: let them start their idle timer
+                w->cv.notify_one();
         min_threads_ = min_threads;
         max_threads_ = max_threads;
+        // Raise: idle workers told to leave by an earlier shrink, and still here, stay after all.
+        for (worker* w : idle_) {
+            if (w->exit_requested && threads_ - exits_pending_ < max_threads_) {
+                w->exit_requested = false;
+                --exits_pending_;
+            }
+        }
         // Shrink: idle workers beyond the new maximum leave now (oldest first); busy ones
-        // leave when they finish (worker_should_exit_locked).
+        // leave before taking more work (worker_loop).
         for (auto it = idle_.begin(); it != idle_.end() && threads_ - exits_pending_ > max_threads_; ++it) {
             if (!(*it)->exit_requested) {
                 (*it)->exit_requested = true;
@@ -853,8 +941,9 @@ void pool_core::set_limits(std::size_t min_threads, std::size_t max_threads)
             }
         }
         if (state_ < pool_state::stopped) {
-            if (threads_ + starting_ < min_threads_)
-                to_start = min_threads_ - threads_ - starting_;
+            // Workers told to leave do not count toward the minimum.
+            if (const std::size_t staying = threads_ - exits_pending_ + starting_; staying < min_threads_)
+                to_start = min_threads_ - staying;
             else if (should_start_thread_locked(clock::now()))
                 to_start = 1;
             starting_ += to_start;
@@ -874,6 +963,7 @@ void pool_core::monitor_needed_locked(clock::time_point wake_at)
         try {
             monitor_ = std::thread([this] {
                 pthread_setname_np(pthread_self(), "ab-monitor");
+                const never_block_scope never_block; // deliveries must not hold up deadlines
                 monitor_loop();
             });
         } catch (...) {

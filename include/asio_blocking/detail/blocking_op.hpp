@@ -126,6 +126,7 @@ public:
             }
             link_ = &link;
         }
+        link_caller_work(handler_ctx);
 
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
         if (slot.is_connected())
@@ -192,10 +193,12 @@ public:
         {
             [[maybe_unused]] Handler doomed(std::move(handler_)); // destroyed here, not invoked
             handler_work_.reset();
-            io_work_.reset();
+            release_caller_work();
         }
         release();
     }
+
+    void forget_caller_work() noexcept override { io_work_.reset(); }
 
 private:
     // Runs on the handler's executor: hands the result to the handler.
@@ -221,19 +224,6 @@ private:
         }
         void operator()() { std::exchange(op, nullptr)->invoke_handler(std::move(error)); }
     };
-
-    template <typename Base>
-    struct pool_invoker : Base, pool_completion_tag {
-        using Base::Base;
-    };
-
-    // Completions for a handler that runs on a blocking_pool are accepted by it even after stop().
-    static constexpr bool handler_on_pool =
-        std::is_same_v<std::remove_cvref_t<decltype(boost::asio::query(std::declval<const handler_executor&>(),
-                                                                       boost::asio::execution::context))>,
-                       blocking_pool>;
-    template <typename Base>
-    using invoker_for = std::conditional_t<handler_on_pool, pool_invoker<Base>, Base>;
 
     struct cancel_handler {
         explicit cancel_handler(blocking_op* o) noexcept
@@ -299,9 +289,14 @@ private:
                 return;
             }
         }
-        invoker_for<invoker> inv(this, std::move(error));
+        invoker inv(this, std::move(error));
         auto send = [&] {
-            if (may_dispatch && !link_)
+            if constexpr (is_pool_executor<tracked_handler_executor>::value)
+                // A handler bound to a pool runs there even after stop(), and its delivery never
+                // waits for room (the monitor delivers expired calls).
+                submit_completion(handler_work_->core(),
+                                  boost::asio::query(*handler_work_, asio_blocking::with_priority()), std::move(inv));
+            else if (may_dispatch && !link_)
                 boost::asio::dispatch(*handler_work_, std::move(inv));
             else
                 boost::asio::post(*handler_work_, std::move(inv));
@@ -338,7 +333,9 @@ private:
         // The caller's context needed the work only while the call was pending. Release it now:
         // once the handler has run (say, set a promise), the caller may destroy that context at
         // once, while this thread (say, a system_context one) is still unwinding.
-        io_work_.reset();
+        release_caller_work();
+        // Calls the handler makes are continuations of this one (accepted while the pool drains).
+        const completion_scope continuation(core_);
         // The handler's own executor keeps its work until the handler has run, as Asio does.
         // (Engaged here: only the claimer delivers, and only destroy_completion resets it.)
         tracked_handler_executor handler_work(std::move(*handler_work_));
@@ -362,6 +359,34 @@ private:
                 std::move(handler)(std::exception_ptr(), std::move(result));
             }
         }
+    }
+
+    // The op keeps outstanding work on ex's context while pending. If that context differs from
+    // the handler's, it may be destroyed first: register with its work registry, whose shutdown
+    // releases the work while the context is still alive. (A pool's work keeps only its engine
+    // alive, which outlives it; the handler's context destroys the completion, work and all.)
+    void link_caller_work(boost::asio::execution_context& handler_ctx)
+    {
+        if constexpr (!is_pool_executor<tracked_io_executor>::value) {
+            if (!io_work_)
+                return;
+            boost::asio::execution_context& io_ctx = boost::asio::query(*io_work_, boost::asio::execution::context);
+            if (&io_ctx == &handler_ctx)
+                return;
+            std::shared_ptr<work_registry> registry = boost::asio::use_service<context_service>(io_ctx).link().work();
+            if (registry->add(this))
+                io_registry_ = std::move(registry);
+            else
+                io_work_.reset(); // the context is shutting down: let go of it now
+        }
+    }
+
+    void release_caller_work() noexcept
+    {
+        if (io_registry_)
+            io_registry_->release(this); // unless the context's shutdown already did
+        else
+            io_work_.reset();
     }
 
     void on_cancel(boost::asio::cancellation_type_t type)
@@ -395,7 +420,8 @@ private:
     std::exception_ptr error_;
     pool_core* core_ = nullptr;
     context_link* link_ = nullptr;
-    std::atomic<unsigned char> refs_{2}; // the core's and the completion's
+    std::shared_ptr<work_registry> io_registry_; // set while io_work_ is registered with its context
+    std::atomic<unsigned char> refs_{2};         // the core's and the completion's
 };
 
 } // namespace asio_blocking::detail

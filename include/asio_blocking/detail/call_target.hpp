@@ -2,6 +2,7 @@
 #ifndef ASIO_BLOCKING_DETAIL_CALL_TARGET_HPP
 #define ASIO_BLOCKING_DETAIL_CALL_TARGET_HPP
 
+#include <asio_blocking/detail/deadline.hpp>
 #include <asio_blocking/detail/operation.hpp>
 #include <asio_blocking/priority.hpp>
 
@@ -26,8 +27,9 @@ struct call_settings {
     {
         op.priority_ = prio;
         op.lane_ = lane;
+        // 0 (the default) and max() mean no deadline; deadline_after saturates to max().
         if (queue_timeout > std::chrono::steady_clock::duration::zero())
-            op.deadline_ = std::chrono::steady_clock::now() + queue_timeout;
+            op.deadline_ = deadline_after(std::chrono::steady_clock::now(), queue_timeout);
     }
 };
 

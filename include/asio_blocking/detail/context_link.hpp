@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 
 namespace boost::asio {
@@ -34,8 +35,16 @@ public:
     /// handler's io_context. May throw what the handler throws.
     virtual void invoke_completion() = 0;
 
+    /// The caller's context (ex's) is shutting down: drop the outstanding work held on it now,
+    /// while it is alive. Called under its work_registry's lock.
+    virtual void forget_caller_work() noexcept = 0;
+
     async_operation* link_next_ = nullptr;
     async_operation* link_prev_ = nullptr;
+    // In the work_registry of the caller's context; guarded by that registry's lock.
+    async_operation* work_next_ = nullptr;
+    async_operation* work_prev_ = nullptr;
+    bool work_linked_ = false;
 
 protected:
     ~async_operation() = default;
@@ -44,9 +53,35 @@ private:
     std::atomic<bool> claimed_{false};
 };
 
+/// The calls holding outstanding work on one execution context for a caller whose handler
+/// runs elsewhere. The context's shutdown releases that work while the context is alive, so a
+/// late release never touches a destroyed context. Shared with those calls: it outlives the
+/// context while they do.
+class work_registry {
+public:
+    /// Registers `op`; false if the context is already shutting down.
+    bool add(async_operation* op);
+
+    /// Unregisters `op` and has it drop its work, unless the context's shutdown already did.
+    void release(async_operation* op) noexcept;
+
+    /// Called once, from the context's shutdown: every registered op drops its work.
+    void shutdown() noexcept;
+
+private:
+    void unlink_locked(async_operation* op) noexcept;
+
+    std::mutex mutex_;
+    async_operation* head_ = nullptr;
+    bool alive_ = true;
+};
+
 /// The registry of one execution context (see context_service).
 class context_link {
 public:
+    /// The registry of calls holding work on this context for handlers elsewhere.
+    std::shared_ptr<work_registry> work() const { return work_; }
+
     /// Registers `op`; false if the context is already shutting down.
     bool add(async_operation* op);
 
@@ -101,6 +136,7 @@ private:
     alignas(void*) unsigned char batch_memory_[64];
     std::atomic<std::size_t> sending_{0}; // deliveries between unlink and the end of their send
     bool alive_ = true;
+    std::shared_ptr<work_registry> work_ = std::make_shared<work_registry>();
 };
 
 } // namespace asio_blocking::detail

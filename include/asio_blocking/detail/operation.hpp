@@ -22,6 +22,14 @@ enum class op_place : unsigned char {
     abandoned, // running, but its caller has already been completed (cancelled)
 };
 
+/// Who submits an operation: decides whether a draining or stopped pool takes it.
+enum class submission_origin : unsigned char {
+    call,       // async_blocking, or a function posted through an untracked executor
+    tracked,    // a function posted through a work-tracking executor: continues counted work
+    completion, // an async_blocking completion for a handler bound to the pool: accepted after
+                // stop() while threads remain, never held back by the queue's capacity
+};
+
 /// Base of everything the core runs: `post`ed functions and `async_blocking` calls.
 /**
  * The core calls exactly one of:
@@ -62,9 +70,7 @@ public:
     priority priority_ = priority::normal;
     /// May wait asynchronously for room in a full queue (async_blocking may; post may not).
     bool can_wait_for_room_ = false;
-    /// Delivers a completion to a handler running on this pool: accepted even after stop(),
-    /// while threads remain to run it, and never held back by the queue's capacity.
-    bool bypass_stop_ = false;
+    submission_origin origin_ = submission_origin::call;
 
 protected:
     ~operation() = default;

@@ -16,6 +16,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -27,6 +28,21 @@ namespace asio_blocking::detail {
 
 /// Test seam: while positive, each thread start fails with EAGAIN and decrements it.
 extern std::atomic<int> inject_thread_start_failures;
+
+class pool_core;
+
+/// While alive, marks this thread as running the completion handler of one of `core`'s calls:
+/// the calls it makes are continuations, accepted while `core` drains (see pool_core::submit).
+class completion_scope {
+public:
+    explicit completion_scope(const pool_core* core) noexcept;
+    ~completion_scope();
+    completion_scope(const completion_scope&) = delete;
+    completion_scope& operator=(const completion_scope&) = delete;
+
+private:
+    const pool_core* previous_;
+};
 
 /// A lane's state inside the core; owned by the core so operations never outlive it.
 class lane_core {
@@ -118,7 +134,9 @@ private:
     void release_lifetime() noexcept;
 
     // Submission and queues.
-    bool accepting_locked() const noexcept;
+    bool accepting_locked(const operation& op) const noexcept;
+    /// join()/join_for() begin: from now on only continuations are accepted.
+    void begin_draining_locked() noexcept;
     /// If `wake_later` is given (submit() does), a worker handed the op is returned there for
     /// the caller to notify after unlocking (so it does not wake only to block on the mutex), and
     /// the caller plans growth itself; otherwise the worker is notified here and a queued op has
@@ -147,7 +165,10 @@ private:
     static void* thread_main(void* arg);
     void worker_loop(worker& self);
     bool worker_should_exit_locked(const worker& self) const noexcept;
-    void retire_locked(worker& self);
+    /// More workers than min_threads, not counting those already told to leave.
+    bool surplus_locked() const noexcept { return threads_ - exits_pending_ > min_threads_; }
+    /// Returns the previously retired thread, for this one to join once it has unlocked.
+    std::optional<pthread_t> retire_locked(worker& self);
     void wake_idle_workers_locked() noexcept;
     void join_threads(std::unique_lock<std::mutex>& lk);
     void run_hook(const std::function<void()>& hook, const char* which) noexcept;
@@ -180,7 +201,7 @@ private:
     std::list<worker> spare_workers_;
     std::vector<worker*> idle_; // a stack: back() is the most recently idle
     std::vector<bool> index_used_;
-    std::vector<pthread_t> exited_; // threads that left and still need joining
+    std::vector<pthread_t> exited_; // the last thread to retire, until the next one joins it
     std::size_t threads_ = 0;
     std::size_t starting_ = 0;
     std::size_t exits_pending_ = 0; // idle workers told to leave by set_limits, not yet gone

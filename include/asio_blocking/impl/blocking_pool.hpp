@@ -17,19 +17,24 @@
 namespace asio_blocking {
 namespace detail {
 
-/// Base of the function objects that deliver async_blocking completions to a handler whose
-/// executor is a blocking_pool: a pool accepts them even after stop(), until its threads are
-/// gone, so aborted calls are delivered rather than dropped.
-struct pool_completion_tag {};
+/// True for the executors of a blocking_pool (and only those: not for wrappers such as strands).
+template <typename T>
+struct is_pool_executor : std::false_type {
+};
+
+template <typename Allocator, unsigned int Bits>
+struct is_pool_executor<blocking_pool::basic_executor_type<Allocator, Bits>> : std::true_type {
+};
 
 /// Submits `f` as a plain function op; throws queue_full on rejection, discards after stop.
 template <typename Allocator, typename Function>
-void submit_function(pool_core& core, const call_settings& settings, const Allocator& a, Function&& f)
+void submit_function(pool_core& core, const call_settings& settings, const Allocator& a, Function&& f,
+                     submission_origin origin)
 {
     using func_type = std::decay_t<Function>;
     auto* op = function_op<func_type, Allocator>::create(a, std::forward<Function>(f));
     settings.apply(*op);
-    op->bypass_stop_ = std::is_base_of_v<pool_completion_tag, func_type>;
+    op->origin_ = origin;
     switch (core.submit(op)) {
     case pool_core::admission::accepted:
         return;
@@ -42,6 +47,20 @@ void submit_function(pool_core& core, const call_settings& settings, const Alloc
     }
 }
 
+/// Hands `f` (an async_blocking completion) to the pool its handler is bound to, bypassing
+/// stop() and the queue's capacity: never blocks, and runs unless the pool is gone (then `f`
+/// is destroyed unrun). Not through asio::post, which would wrap `f` beyond recognition.
+template <typename Function>
+void submit_completion(pool_core& core, priority prio, Function&& f)
+{
+    using func_type = std::decay_t<Function>;
+    auto* op = function_op<func_type, std::allocator<void>>::create(std::allocator<void>(), std::forward<Function>(f));
+    op->priority_ = prio;
+    op->origin_ = submission_origin::completion;
+    if (core.submit(op) != pool_core::admission::accepted)
+        op->destroy();
+}
+
 } // namespace detail
 
 template <typename Allocator, unsigned int Bits>
@@ -49,6 +68,10 @@ template <typename Function>
 void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) const
 {
     using func_type = std::decay_t<Function>;
+    // Through a work-tracking executor, f continues work already counted: accepted while the
+    // pool drains (see pool_core::accepting_locked).
+    constexpr auto origin =
+        (Bits & outstanding_work_tracked) != 0 ? detail::submission_origin::tracked : detail::submission_origin::call;
     detail::pool_core& core = *core_;
     const bool may_run_inline = settings_.lane == nullptr && core.running_in_this_thread();
 
@@ -95,8 +118,8 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
                 }
             }
         };
-        detail::submit_function(core, settings_, allocator_,
-                                signal_when_done(&w, func_type(std::forward<Function>(f))));
+        detail::submit_function(core, settings_, allocator_, signal_when_done(&w, func_type(std::forward<Function>(f))),
+                                origin);
         std::unique_lock lk(w.mutex);
         w.cv.wait(lk, [&] { return w.done; });
         if (w.error)
@@ -106,7 +129,7 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
             func_type(std::forward<Function>(f))();
             return;
         }
-        detail::submit_function(core, settings_, allocator_, std::forward<Function>(f));
+        detail::submit_function(core, settings_, allocator_, std::forward<Function>(f), origin);
     }
 }
 
