@@ -419,29 +419,42 @@ BOOST_AUTO_TEST_CASE(join_returns_under_steady_outside_load)
     ab::blocking_pool pool;
     std::atomic<bool> done{false};
     std::atomic<int> accepted{0}, refused{0};
-    auto load = [&] {
-        while (!done) {
-            // Calls that take a while, from three threads: at any moment one is pending.
-            auto f = ab::async_blocking(
-                pool.get_executor(), [] { std::this_thread::sleep_for(2ms); }, asio::use_future);
-            try {
-                f.get();
-                ++accepted;
-            } catch (const boost::system::system_error& e) {
-                if (e.code() == asio::error::operation_aborted)
-                    ++refused;
-            }
+    auto wait_for = [&](std::future<void>& f) {
+        try {
+            f.get();
+            ++accepted;
+        } catch (const boost::system::system_error& e) {
+            if (e.code() == asio::error::operation_aborted)
+                ++refused;
         }
     };
-    std::thread a(load), b(load), c(load);
+    auto submit = [&] {
+        return ab::async_blocking(
+            pool.get_executor(), [] { std::this_thread::sleep_for(1ms); }, asio::use_future);
+    };
+    auto load = [&] {
+        // Each thread submits its next call before waiting for the previous one: overlapping
+        // calls, so at every moment some accepted call is pending.
+        std::future<void> previous = submit();
+        while (!done) {
+            std::future<void> next = submit();
+            wait_for(previous);
+            previous = std::move(next);
+        }
+        wait_for(previous);
+    };
+    std::thread a(load), b(load);
     BOOST_REQUIRE(test::eventually([&] { return accepted.load() >= 20; }));
-    // Before the fix: each pending call's tracked work let the next one in; join never returned.
+    const int accepted_before = accepted.load();
+    // Before the fix: each pending call's tracked work let the next one in (1,359 accepted
+    // after join() began here; with longer calls join() never returned).
     BOOST_TEST(pool.join_for(20s));
+    // Only the calls already submitted (at most two per thread) complete after join() began.
+    BOOST_TEST(accepted.load() - accepted_before <= 10);
     BOOST_TEST(test::eventually([&] { return refused.load() > 0; }));
     done = true;
     a.join();
     b.join();
-    c.join();
 }
 
 BOOST_AUTO_TEST_CASE(join_accepts_continuations_and_refuses_fresh_outside_calls)
