@@ -403,14 +403,16 @@ BOOST_AUTO_TEST_CASE(threads_told_to_leave_do_not_count_toward_a_new_minimum)
     BOOST_REQUIRE(test::eventually([&] { return pool.metrics().idle_threads == 8u; }));
     pool.set_limits(0, 1); // 7 idle workers told to leave...
     pool.set_limits(4, 4); // ...and at once the pool is to keep 4
-    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 4u && stops.load() == 4; }));
-    // The 4 kept threads take 4 blocking calls; no thread needs starting.
-    test::busy_pool four(pool, 4);
-    const auto m = pool.metrics();
-    BOOST_TEST(m.threads == 4u);
-    // Before the fix: 7 left (1 thread), and new ones were started for the calls.
-    BOOST_TEST(m.threads_started == 8u);
-    BOOST_TEST(stops.load() == 4);
+    // Settled: 4 threads, and every thread that left has finished leaving. (Those told to
+    // leave either stay, or are gone already and replaced.)
+    const auto settled = [&] {
+        const auto m = pool.metrics();
+        return m.threads == 4u && m.threads_started - static_cast<std::uint64_t>(stops.load()) == 4u;
+    };
+    BOOST_TEST(test::eventually(settled));
+    // And it stays at 4 (before the fix: the 7 told to leave all left, leaving 1 thread).
+    BOOST_TEST(!test::eventually([&] { return pool.metrics().threads < 4u; }, 300ms));
+    BOOST_TEST(pool.metrics().threads == 4u);
 }
 
 // 9. After join() begins only continuations are accepted, so outside load cannot keep it open.
