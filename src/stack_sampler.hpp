@@ -1,0 +1,49 @@
+// Samples another thread's stack with a signal, and symbolizes the sample off that thread.
+#ifndef ASIO_BLOCKING_SRC_STACK_SAMPLER_HPP
+#define ASIO_BLOCKING_SRC_STACK_SAMPLER_HPP
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace asio_blocking::detail {
+
+/// Return addresses of one sampled stack, innermost first.
+struct raw_stack {
+    static constexpr std::size_t capacity = 64;
+    std::uintptr_t frames[capacity];
+    std::size_t size = 0;
+};
+
+enum class sample_result {
+    captured,       ///< the thread is running the context; its stack is in the sample
+    not_in_context, ///< the thread answered but is not inside the context's run()
+    no_answer,      ///< the thread did not answer in time (signal blocked, or gone)
+    unavailable,    ///< sampling is off: the signal is taken or disabled
+};
+
+/// Installs the sampling signal's handler on first use (never over an application's handler)
+/// and returns true if sampling works in this process. Reports a taken signal on stderr once.
+bool stack_sampling_available();
+
+/// The signal used for sampling: SIGRTMIN + 7, or ASIO_BLOCKING_STALL_SIGNAL; 0 if disabled.
+int stack_sampling_signal();
+
+/// Interrupts thread `tid` and, if it is inside `ctx`'s run(), copies its stack into `out`.
+/// Waits at most `timeout`, or until `cancelled` becomes true. Callable from any thread but
+/// the sampled one; samples are taken one at a time process-wide.
+sample_result sample_stack(pid_t tid, boost::asio::io_context& ctx, raw_stack& out,
+                           std::chrono::steady_clock::duration timeout, const std::atomic<bool>& cancelled);
+
+/// Names each frame ("function at file:line", demangled), innermost first. Slow: not for the loop.
+std::vector<std::string> symbolize(const raw_stack& stack);
+
+} // namespace asio_blocking::detail
+
+#endif
