@@ -52,6 +52,14 @@ struct heartbeat {
     // Set by the watcher when it arms the timer, cleared by the handler when it runs.
     std::atomic<bool> pending{false};
     std::atomic<std::int64_t> ran_at{0};
+    // Written by the watcher before it arms the timer (Asio's reactor lock orders them before
+    // the handler): when the heartbeat was armed, and whether the loop was known to run then.
+    std::atomic<std::int64_t> armed_at{0};
+    std::atomic<bool> measuring{false};
+    clock::duration threshold{};
+    // The longest stall that has ended; raised by the heartbeat that ends it, so that it is
+    // exact as soon as the loop runs again.
+    std::atomic<clock::rep> longest{0};
     // Threads seen running the heartbeat (0: free entry).
     std::array<std::atomic<pid_t>, max_threads> threads{};
 
@@ -73,8 +81,19 @@ struct heartbeat {
     void beat() noexcept
     {
         remember(gettid());
-        ran_at.store(ticks(clock::now()), std::memory_order_relaxed);
+        clock::time_point now = clock::now();
+        ran_at.store(ticks(now), std::memory_order_relaxed);
+        clock::duration late = now - from_ticks(armed_at.load(std::memory_order_relaxed));
+        if (measuring.load(std::memory_order_relaxed) && late >= threshold)
+            raise_longest(late);
         pending.store(false, std::memory_order_release);
+    }
+
+    void raise_longest(clock::duration d) noexcept
+    {
+        clock::rep seen = longest.load(std::memory_order_relaxed);
+        while (d.count() > seen && !longest.compare_exchange_weak(seen, d.count(), std::memory_order_relaxed)) {
+        }
     }
 
     // Loop threads are only added: one that left run() is skipped when sampled.
@@ -196,6 +215,7 @@ public:
         , beat_(new heartbeat)
     {
         beat_->timer.emplace(ctx_);
+        beat_->threshold = options_.threshold;
         if (ctx_.get_executor().running_in_this_thread()) {
             // Made from a handler: the loop is known to run, on this thread.
             beat_->remember(gettid());
@@ -229,7 +249,7 @@ public:
     }
 
     std::uint64_t stalls() const noexcept { return stalls_.load(std::memory_order_relaxed); }
-    clock::duration longest() const noexcept { return clock::duration(longest_.load(std::memory_order_relaxed)); }
+    clock::duration longest() const noexcept { return clock::duration(beat_->longest.load(std::memory_order_relaxed)); }
 
 private:
     void run()
@@ -263,6 +283,8 @@ private:
             armed_any_ = true;
             armed_at_ = now;
             next_report_ = options_.threshold;
+            beat_->armed_at.store(ticks(now), std::memory_order_relaxed);
+            beat_->measuring.store(seen_running_, std::memory_order_relaxed);
             beat_->pending.store(true, std::memory_order_relaxed);
             beat_->timer->expires_at(now);
             beat_->timer->async_wait(heartbeat_handler(beat_));
@@ -273,6 +295,7 @@ private:
             if (in_stall_)
                 end_stall(now - armed_at_);
             seen_running_ = false;
+            beat_->measuring.store(false, std::memory_order_relaxed); // its wait is no stall
             return now + period;
         }
         if (!seen_running_)
@@ -299,8 +322,7 @@ private:
             deliver({duration, "", {}});
         }
         in_stall_ = false;
-        if (duration.count() > longest_.load(std::memory_order_relaxed))
-            longest_.store(duration.count(), std::memory_order_relaxed);
+        beat_->raise_longest(duration);
     }
 
     // Reports each thread of the loop found inside a handler, with its stack.
@@ -366,7 +388,6 @@ private:
     std::condition_variable wake_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> stalls_{0};
-    std::atomic<clock::rep> longest_{0};
     // The watching thread's own.
     bool armed_any_ = false;
     bool seen_running_ = false;
