@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <future>
 #include <latch>
 #include <mutex>
@@ -37,7 +38,30 @@ std::atomic<int> blocking_calls{0};
     blocking_calls.fetch_add(1);
 }
 
-[[gnu::noinline]] void stall_test_wait_for_release(std::latch& release)
+// A one-shot gate. A condition variable, not std::latch: ThreadSanitizer delivers a signal to
+// a thread blocked in pthread_cond_wait at once, but to one blocked in the raw futex call
+// behind std::latch only when the call returns.
+class gate {
+public:
+    void open()
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        open_ = true;
+        opened_.notify_all();
+    }
+    void wait()
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        opened_.wait(lock, [&] { return open_; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable opened_;
+    bool open_ = false;
+};
+
+[[gnu::noinline]] void stall_test_wait_for_release(gate& release)
 {
     release.wait();
     blocking_calls.fetch_add(1);
@@ -259,7 +283,7 @@ BOOST_AUTO_TEST_CASE(destroying_the_detector_during_a_stall_returns_promptly_and
 {
     running_loop loop;
     report_log log;
-    std::latch release(1);
+    gate release;
     auto detector = make_on_loop(loop.ctx, {.threshold = 20ms, .on_stall = log.callback()});
     asio::post(loop.ctx, [&] { stall_test_wait_for_release(release); });
     BOOST_TEST_REQUIRE(eventually([&] { return log.size() >= 1; }));
@@ -269,7 +293,7 @@ BOOST_AUTO_TEST_CASE(destroying_the_detector_during_a_stall_returns_promptly_and
     std::size_t reports = log.size();
     std::this_thread::sleep_for(300ms); // an observation window: the stall goes on for 15 thresholds
     BOOST_TEST(log.size() == reports);
-    release.count_down();
+    release.open();
     BOOST_TEST(took < 5s);
 }
 
@@ -312,7 +336,7 @@ BOOST_AUTO_TEST_CASE(every_thread_of_a_multithreaded_loop_stalled_at_once_is_rep
     running_loop loop(2);
     report_log log;
     auto detector = make_on_loop(loop.ctx, {.threshold = 20ms, .on_stall = log.callback()});
-    std::latch release(1);
+    gate release;
     std::latch first_blocked(1), second_blocked(1);
     std::string first_name, second_name;
     // One thread blocked is no stall: the other runs the heartbeat, and becomes watched.
@@ -340,7 +364,7 @@ BOOST_AUTO_TEST_CASE(every_thread_of_a_multithreaded_loop_stalled_at_once_is_rep
     BOOST_TEST_REQUIRE(first_name != second_name);
     BOOST_TEST(eventually([&] { return reported_with_stack(first_name) && reported_with_stack(second_name); }));
     BOOST_TEST(detector->stalls() == 1u);
-    release.count_down();
+    release.open();
     BOOST_TEST(eventually([&] { return detector->longest_stall() > 0s; }));
 }
 
