@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -198,6 +199,13 @@ sample_result sample_stack(pid_t tid, boost::asio::io_context& ctx, raw_stack& o
     for (std::size_t i = first; i < slot.stack.size; ++i)
         out.frames[out.size++] = slot.stack.frames[i];
     return sample_result::captured;
+}
+
+bool waiting_in_epoll(const raw_stack& stack)
+{
+    Dl_info info;
+    return stack.size > 0 && dladdr(reinterpret_cast<void*>(stack.frames[0]), &info) != 0 &&
+           info.dli_sname != nullptr && std::strstr(info.dli_sname, "epoll_") != nullptr;
 }
 
 std::vector<std::string> symbolize(const raw_stack& stack)

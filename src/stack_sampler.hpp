@@ -41,6 +41,10 @@ int stack_sampling_signal();
 sample_result sample_stack(pid_t tid, boost::asio::io_context& ctx, raw_stack& out,
                            std::chrono::steady_clock::duration timeout, const std::atomic<bool>& cancelled);
 
+/// True if the innermost frame is in epoll_wait: a loop thread waiting for events. Cheap
+/// (dladdr on the C library's exported names), for deciding before symbolizing.
+bool waiting_in_epoll(const raw_stack& stack);
+
 /// Names each frame ("function at file:line", demangled), innermost first. Slow: not for the loop.
 std::vector<std::string> symbolize(const raw_stack& stack);
 

@@ -191,29 +191,29 @@ std::string thread_name(pid_t tid)
     return name.empty() ? "thread " + std::to_string(tid) : name;
 }
 
-// True if the innermost frame below the C library is Asio's scheduler waiting for work.
+// False if the stack shows the thread inside Asio's scheduler but in none of the application's
+// handlers: waiting for events or for a handler, between handlers, or running the heartbeat.
 // Needs symbols for Asio's functions (debug information, or an unstripped binary); without
-// them a thread slow to wake up is reported as stalled.
-bool waiting_for_work(const std::vector<std::string>& stack)
+// them every sampled thread counts as running a handler.
+bool running_a_handler(const std::vector<std::string>& stack)
 {
-    static const char* const idle_frames[] = {
-        "boost::asio::detail::epoll_reactor::run",
-        "boost::asio::detail::posix_event::wait",
-        "boost::asio::detail::conditionally_enabled_event::wait",
-        "boost::asio::detail::scheduler::do_run_one",
-        "boost::asio::detail::scheduler::do_wait_one",
-        "boost::asio::detail::scheduler::run",
-    };
-    for (std::string_view frame : stack) {
-        if (frame.substr(0, 5) == "void ")
-            frame.remove_prefix(5);
-        // C functions (epoll_wait, pthread_cond_wait, sanitizer interceptors) and unnamed frames.
-        if (frame.find("::") == std::string_view::npos || frame.substr(0, 2) == "__")
-            continue;
-        return std::any_of(std::begin(idle_frames), std::end(idle_frames),
-                           [&](std::string_view idle) { return frame.substr(0, idle.size()) == idle; });
+    auto scheduler = std::find_if(stack.begin(), stack.end(), [](const std::string& frame) {
+        return frame.find("boost::asio::detail::scheduler::do_run_one") != std::string::npos ||
+               frame.find("boost::asio::detail::scheduler::do_wait_one") != std::string::npos ||
+               frame.find("boost::asio::detail::scheduler::do_poll_one") != std::string::npos;
+    });
+    if (scheduler == stack.end())
+        return true; // no symbols for Asio, or called from elsewhere: assume the worst
+    bool handler = false;
+    for (auto frame = stack.begin(); frame != scheduler; ++frame) {
+        if (frame->find("heartbeat_handler") != std::string::npos)
+            return false;
+        bool completes =
+            frame->find("::do_complete(") != std::string::npos || frame->find("executor_function") != std::string::npos;
+        if (completes && frame->find("epoll_reactor::descriptor_state") == std::string::npos)
+            handler = true; // the reactor's own I/O step is not a handler
     }
-    return false;
+    return handler;
 }
 
 void print_report(const stall_report& r)
@@ -330,7 +330,7 @@ private:
         if (age >= next_report_) {
             std::vector<stall_report> reports;
             if (!sample_loop_threads(age, reports))
-                return now + period; // a loop thread waits for work: slow to wake up, not stalled
+                return now + period; // a loop thread is not in a handler: slow to wake up, not stalled
             if (!in_stall_) {
                 in_stall_ = true;
                 beat_->in_stall.store(true, std::memory_order_relaxed);
@@ -352,7 +352,7 @@ private:
     }
 
     // A report for each watched thread inside the loop's run(), with its stack. False if one of
-    // them turns out to be waiting for work (in epoll_wait, or for a handler): then the loop is
+    // them is not running a handler (waiting for events, or between handlers): then the loop is
     // only slow to run the heartbeat (the machine is busy), and no handler blocks it.
     bool sample_loop_threads(clock::duration age, std::vector<stall_report>& reports)
     {
@@ -366,8 +366,10 @@ private:
                 if (result == detail::sample_result::not_in_context)
                     continue; // left run(), or gone
                 if (result == detail::sample_result::captured) {
+                    if (detail::waiting_in_epoll(sample_))
+                        return false; // decided before the slow part
                     r.stack = detail::symbolize(sample_);
-                    if (waiting_for_work(r.stack))
+                    if (!running_a_handler(r.stack))
                         return false;
                 }
             } else if (!thread_alive(tid)) {

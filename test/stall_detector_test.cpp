@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -306,13 +307,12 @@ BOOST_AUTO_TEST_CASE(an_exception_from_on_stall_is_caught_and_watching_goes_on)
                                     calls.fetch_add(1);
                                     throw std::runtime_error("on_stall failed (expected by the test)");
                                 }});
-    std::atomic<bool> finished{false};
-    asio::post(loop.ctx, [&] {
-        stall_test_sleep_on_the_loop(200ms);
-        finished = true;
-    });
-    BOOST_TEST_REQUIRE(eventually([&] { return finished.load() && detector->longest_stall() > 0s; }));
-    BOOST_TEST(calls.load() >= 2); // reported again after the first report threw
+    gate release;
+    asio::post(loop.ctx, [&] { stall_test_wait_for_release(release); });
+    // Reported again after the first report threw: the stall doubled and was seen again.
+    BOOST_TEST(eventually([&] { return calls.load() >= 2; }));
+    release.open();
+    BOOST_TEST_REQUIRE(eventually([&] { return detector->longest_stall() > 0s; }));
     BOOST_TEST(detector->stalls() == 1u);
 }
 
@@ -333,22 +333,32 @@ BOOST_AUTO_TEST_CASE(without_capture_stack_a_stall_is_reported_with_its_thread_a
 // Each watched thread inside run() at that moment is reported, with its own stack.
 BOOST_AUTO_TEST_CASE(every_thread_of_a_multithreaded_loop_stalled_at_once_is_reported_with_its_stack)
 {
+    using asio_blocking::detail::stall_detector_probe;
     running_loop loop(2);
     report_log log;
     auto detector = make_on_loop(loop.ctx, {.threshold = 20ms, .on_stall = log.callback()});
+    const auto watched = stall_detector_probe::watched_threads(*detector); // the thread that made it
+    BOOST_TEST_REQUIRE(watched.size() == 1u);
+    // Two handlers meet at a barrier, so they occupy both threads. The one on the watched
+    // thread stays blocked; the other returns, leaving the heartbeat to the thread not yet
+    // watched. One thread blocked is no stall.
     gate release;
+    std::barrier<> both_running(2);
     std::latch first_blocked(1), second_blocked(1);
     std::string first_name, second_name;
-    // One thread blocked is no stall: the other runs the heartbeat, and becomes watched.
-    asio::post(loop.ctx, [&] {
-        first_name = this_thread_name();
-        first_blocked.count_down();
-        stall_test_wait_for_release(release);
-    });
+    for (int i = 0; i < 2; ++i)
+        asio::post(loop.ctx, [&] {
+            both_running.arrive_and_wait();
+            if (gettid() != watched.front())
+                return;
+            first_name = this_thread_name();
+            first_blocked.count_down();
+            stall_test_wait_for_release(release);
+        });
     first_blocked.wait();
-    BOOST_TEST_REQUIRE(eventually(
-        [&] { return asio_blocking::detail::stall_detector_probe::watched_threads(*detector).size() == 2; }));
+    BOOST_TEST_REQUIRE(eventually([&] { return stall_detector_probe::watched_threads(*detector).size() == 2; }));
     BOOST_TEST(log.size() == 0u);
+    // Now block the other thread too: the whole loop is stalled.
     asio::post(loop.ctx, [&] {
         second_name = this_thread_name();
         second_blocked.count_down();
