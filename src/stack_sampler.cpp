@@ -15,12 +15,16 @@
 #include <boost/stacktrace/frame.hpp>
 
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <dlfcn.h>
+#include <memory>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 #include <unistd.h>
 #include <unwind.h>
@@ -208,7 +212,9 @@ bool waiting_in_epoll(const raw_stack& stack)
            info.dli_sname != nullptr && std::strstr(info.dli_sname, "epoll_") != nullptr;
 }
 
-std::vector<std::string> symbolize(const raw_stack& stack)
+namespace {
+
+std::vector<std::string> symbolize_now(const raw_stack& stack)
 {
     std::vector<std::string> names;
     names.reserve(stack.size);
@@ -226,6 +232,98 @@ std::vector<std::string> symbolize(const raw_stack& stack)
         names.push_back(std::move(name));
     }
     return names;
+}
+
+// One thread per process symbolizes: Boost.Stacktrace keeps libbacktrace's state (the parsed
+// debug information, megabytes, never freed) per thread, so it is loaded once, here, rather
+// than by every detector's thread. Never destroyed: its detached thread runs until exit.
+class symbolizer {
+public:
+    struct request {
+        raw_stack stack;
+        std::vector<std::string> names;
+        bool done = false;
+    };
+
+    static symbolizer& instance()
+    {
+        static symbolizer* const s = new symbolizer;
+        return *s;
+    }
+
+    bool symbolize(const raw_stack& stack, std::vector<std::string>& names, const std::atomic<bool>& cancelled)
+    {
+        auto r = std::make_shared<request>();
+        r->stack = stack;
+        std::unique_lock<std::mutex> lock(mutex_);
+        queue_.push_back(r);
+        work_.notify_one();
+        while (!r->done) {
+            if (cancelled.load())
+                return false; // the request stays alive in the queue until served
+            done_.wait_for(lock, std::chrono::milliseconds(10));
+        }
+        names = std::move(r->names);
+        return true;
+    }
+
+private:
+    symbolizer()
+    {
+        start_quiet_thread([this] { run(); }).detach();
+    }
+
+    void run()
+    {
+        pthread_setname_np(pthread_self(), "stall_symbols");
+        raw_stack warm_up;
+        warm_up.frames[0] = reinterpret_cast<std::uintptr_t>(&symbolize_now);
+        warm_up.size = 1;
+        symbolize_now(warm_up);
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            work_.wait(lock, [&] { return !queue_.empty(); });
+            auto r = queue_.front();
+            queue_.pop_front();
+            lock.unlock();
+            std::vector<std::string> names = symbolize_now(r->stack);
+            lock.lock();
+            r->names = std::move(names);
+            r->done = true;
+            done_.notify_all();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable work_, done_;
+    std::deque<std::shared_ptr<request>> queue_;
+};
+
+} // namespace
+
+std::thread start_quiet_thread(std::function<void()> body)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    try {
+        std::thread t(std::move(body));
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        return t;
+    } catch (...) {
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        throw;
+    }
+}
+
+void start_symbolizer()
+{
+    symbolizer::instance();
+}
+
+bool symbolize(const raw_stack& stack, std::vector<std::string>& names, const std::atomic<bool>& cancelled)
+{
+    return symbolizer::instance().symbolize(stack, names, cancelled);
 }
 
 } // namespace asio_blocking::detail

@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <sys/types.h>
+#include <thread>
 #include <vector>
 
 namespace asio_blocking::detail {
@@ -45,8 +47,17 @@ sample_result sample_stack(pid_t tid, boost::asio::io_context& ctx, raw_stack& o
 /// (dladdr on the C library's exported names), for deciding before symbolizing.
 bool waiting_in_epoll(const raw_stack& stack);
 
-/// Names each frame ("function at file:line", demangled), innermost first. Slow: not for the loop.
-std::vector<std::string> symbolize(const raw_stack& stack);
+/// Starts a thread with every signal blocked, so that signals meant for the application are
+/// delivered to its own threads, as a blocking_pool's workers do.
+std::thread start_quiet_thread(std::function<void()> body);
+
+/// Starts the process's symbolizing thread, which loads the debug information once (a few
+/// hundred milliseconds) so that reports need not wait for it. Idempotent.
+void start_symbolizer();
+
+/// Names each frame ("function at file:line", demangled), innermost first, on the
+/// symbolizing thread. False if `cancelled` became true first (`names` is then unchanged).
+bool symbolize(const raw_stack& stack, std::vector<std::string>& names, const std::atomic<bool>& cancelled);
 
 } // namespace asio_blocking::detail
 

@@ -249,9 +249,9 @@ public:
             beat_->remember(gettid());
             seen_running_ = true;
         }
-        if (options_.capture_stack)
-            detail::stack_sampling_available(); // install the handler now, report a taken signal now
-        thread_ = std::thread([this] { run(); });
+        if (options_.capture_stack && detail::stack_sampling_available()) // report a taken signal now
+            detail::start_symbolizer();                                   // load debug information now
+        thread_ = detail::start_quiet_thread([this] { run(); });
     }
 
     ~watcher()
@@ -368,7 +368,8 @@ private:
                 if (result == detail::sample_result::captured) {
                     if (detail::waiting_in_epoll(sample_))
                         return false; // decided before the slow part
-                    r.stack = detail::symbolize(sample_);
+                    if (!detail::symbolize(sample_, r.stack, stopping_))
+                        break;
                     if (!running_a_handler(r.stack))
                         return false;
                 }
