@@ -648,7 +648,7 @@ scenario_result loop_overhead(const config& cfg)
     // What watching a loop costs it: tiny posted handlers (64 in flight, each posting the
     // next) on one thread, with and without a stall_detector at its default 50 ms threshold.
     // Repetitions alternate so that drift on a shared machine hits both alike.
-    const long n = cfg.scale(4'000'000, 100'000);
+    const long n = cfg.scale(20'000'000, 100'000);
     scenario_result r{
         "loop-overhead, " + std::to_string(n) + " posted tiny handlers", "handlers_per_s", "handlers/s", true, {}};
     figures bare, watched;
@@ -657,6 +657,9 @@ scenario_result loop_overhead(const config& cfg)
         std::optional<ab::stall_detector> detector;
         if (watch)
             detector.emplace(io);
+        // Let the detector's thread start and the process's symbolizing thread load the debug
+        // information (once, ~200 ms of CPU) before measuring; the same pause without one.
+        std::this_thread::sleep_for(cfg.smoke ? 50ms : 500ms);
         long remaining = n;
         struct step {
             asio::io_context* io;
