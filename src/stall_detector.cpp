@@ -3,7 +3,8 @@
 // How a stall is told apart from an idle loop: every threshold/2 the watching thread arms a
 // timer that is already due. An idle loop (in epoll_wait) runs it within microseconds; a loop
 // whose threads are all inside handlers cannot. A heartbeat still waiting `threshold` after it
-// was armed is a stall. The heartbeat also records which threads run the loop: Asio runs a
+// was armed is a stall if the loop's threads, sampled then, are inside handlers (and not just
+// slow to be scheduled on a busy machine). The heartbeat also records which threads run the loop: Asio runs a
 // timer's handler on the thread that held the reactor and hands the reactor to another idle
 // thread, so successive heartbeats visit each thread of a multi-threaded loop in turn.
 #include <asio_blocking/stall_detector.hpp>
@@ -251,7 +252,13 @@ public:
         }
         if (options_.capture_stack && detail::stack_sampling_available()) // report a taken signal now
             detail::start_symbolizer();                                   // load debug information now
-        thread_ = detail::start_quiet_thread([this] { run(); });
+        try {
+            thread_ = detail::start_quiet_thread([this] { run(); });
+        } catch (...) {
+            beat_->timer.reset();
+            beat_->release();
+            throw;
+        }
     }
 
     ~watcher()

