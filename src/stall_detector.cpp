@@ -198,10 +198,16 @@ std::string thread_name(pid_t tid)
 // them every sampled thread counts as running a handler.
 bool running_a_handler(const std::vector<std::string>& stack)
 {
+    // The scheduler's loop; the do_ functions may be inlined into run() and its siblings.
+    static const char* const loop_frames[] = {
+        "boost::asio::detail::scheduler::do_run_one(",  "boost::asio::detail::scheduler::do_wait_one(",
+        "boost::asio::detail::scheduler::do_poll_one(", "boost::asio::detail::scheduler::run(",
+        "boost::asio::detail::scheduler::run_one(",     "boost::asio::detail::scheduler::wait_one(",
+        "boost::asio::detail::scheduler::poll(",        "boost::asio::detail::scheduler::poll_one(",
+    };
     auto scheduler = std::find_if(stack.begin(), stack.end(), [](const std::string& frame) {
-        return frame.find("boost::asio::detail::scheduler::do_run_one") != std::string::npos ||
-               frame.find("boost::asio::detail::scheduler::do_wait_one") != std::string::npos ||
-               frame.find("boost::asio::detail::scheduler::do_poll_one") != std::string::npos;
+        return std::any_of(std::begin(loop_frames), std::end(loop_frames),
+                           [&](const char* loop) { return frame.find(loop) != std::string::npos; });
     });
     if (scheduler == stack.end())
         return true; // no symbols for Asio, or called from elsewhere: assume the worst
