@@ -12,5 +12,6 @@
 #include <asio_blocking/pool_options.hpp>
 #include <asio_blocking/priority.hpp>
 #include <asio_blocking/queue_timeout.hpp>
+#include <asio_blocking/stall_detector.hpp>
 
 #endif

@@ -1,6 +1,8 @@
 // asio_blocking_demo: a service under a burst of requests, each making a blocking call through
 // async_blocking, while a timer on the event loop measures how responsive the loop stays.
-// Watch the pool grow to meet the burst and shrink back after idle_timeout.
+// Watch the pool grow to meet the burst and shrink back after idle_timeout. With --inline-every N,
+// every Nth request makes its blocking call on the loop instead -- the mistake a stall_detector
+// catches and names.
 #include "../common/loop_lag_probe.hpp"
 #include "svg_timeline.hpp"
 
@@ -18,6 +20,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -108,12 +111,14 @@ struct settings {
     ab::pool_options pool{.min_threads = 0, .max_threads = 64, .idle_timeout = 2s, .thread_name = "demo"};
     std::string svg_path = "asio_blocking_demo.svg";
     std::string json_path;
+    clock_type::duration stall_threshold = 50ms; // zero: no stall detector
+    int inline_every = 0;                        // every Nth request blocks the loop; 0: none
 };
 
 std::optional<settings> parse_command_line(int argc, char** argv)
 {
     settings s;
-    std::string mix = "db=60,cpu=25,file=15", idle = "2s", overflow = "wait";
+    std::string mix = "db=60,cpu=25,file=15", idle = "2s", overflow = "wait", stall = "50ms";
     std::size_t min_threads = 0, max_threads = 64, capacity = 0;
     po::options_description desc(
         "asio_blocking_demo: a burst of requests doing blocking work through async_blocking,\n"
@@ -129,7 +134,11 @@ std::optional<settings> parse_command_line(int argc, char** argv)
         "queue-capacity", po::value(&capacity)->default_value(capacity), "queue bound (0: unbounded)")(
         "overflow", po::value(&overflow)->default_value(overflow), "on a full queue: wait or reject")(
         "svg", po::value(&s.svg_path)->default_value(s.svg_path),
-        "timeline SVG to write (empty: none)")("json", po::value(&s.json_path), "metrics JSON to write");
+        "timeline SVG to write (empty: none)")("json", po::value(&s.json_path), "metrics JSON to write")(
+        "stall-threshold", po::value(&stall)->default_value(stall),
+        "report event-loop stalls this long, with the stalled stack (0: off)")(
+        "inline-every", po::value(&s.inline_every)->default_value(s.inline_every),
+        "every Nth request makes its blocking call on the event loop (0: never)");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -153,6 +162,12 @@ std::optional<settings> parse_command_line(int argc, char** argv)
         throw usage_error("--max-threads must be at least 1");
     if (min_threads > max_threads)
         throw usage_error("--min-threads must not exceed --max-threads");
+    const auto stall_threshold = parse_duration(stall);
+    if (!stall_threshold)
+        throw usage_error("--stall-threshold: '" + stall + "' is not a duration (use e.g. 50ms, 0 for off)");
+    s.stall_threshold = *stall_threshold;
+    if (s.inline_every < 0)
+        throw usage_error("--inline-every must not be negative");
     if (overflow != "wait" && overflow != "reject")
         throw usage_error("--overflow: '" + overflow + "' is not a policy (use wait or reject)");
     s.pool.min_threads = min_threads;
@@ -163,14 +178,14 @@ std::optional<settings> parse_command_line(int argc, char** argv)
     return s;
 }
 
-// The three kinds of blocking work a request may do.
-std::uint64_t database_call(unsigned seed)
+// The three kinds of blocking work a request may do. Not inlined, so that a stall report names them.
+[[gnu::noinline]] std::uint64_t database_call(unsigned seed)
 {
     std::this_thread::sleep_for(std::chrono::milliseconds(5 + seed % 16)); // a network round trip
     return seed;
 }
 
-std::uint64_t hash_password(unsigned seed)
+[[gnu::noinline]] std::uint64_t hash_password(unsigned seed)
 {
     std::uint64_t h = 1469598103934665603ull ^ seed;
     for (int i = 0; i < 400'000; ++i) // about a millisecond of CPU
@@ -178,7 +193,7 @@ std::uint64_t hash_password(unsigned seed)
     return h;
 }
 
-std::uint64_t read_file(int fd, unsigned seed)
+[[gnu::noinline]] std::uint64_t read_file(int fd, unsigned seed)
 {
     std::vector<char> buf(64 * 1024);
     const off_t offset = static_cast<off_t>(seed % 16) * 64 * 1024;
@@ -187,6 +202,28 @@ std::uint64_t read_file(int fd, unsigned seed)
         throw std::system_error(errno, std::generic_category(), "pread");
     return static_cast<std::uint64_t>(n);
 }
+
+// The innermost frame of the demo's own code in a stack: skips libc, the standard library,
+// Boost and asio_blocking.
+std::string innermost_user_frame(const std::vector<std::string>& stack)
+{
+    for (const std::string& frame : stack) {
+        const bool library = frame.find('(') == std::string::npos || frame.rfind("std::", 0) == 0 ||
+                             frame.rfind("boost::", 0) == 0 || frame.rfind("asio_blocking::", 0) == 0 ||
+                             frame.rfind("__", 0) == 0 || frame.rfind("void std::", 0) == 0;
+        if (!library)
+            return frame;
+    }
+    return stack.empty() ? "(stack not captured)" : stack.front();
+}
+
+// What the stall detector reported, gathered on its thread.
+struct stall_log {
+    std::mutex mutex;
+    std::vector<demo::span> spans; // one per stall, in seconds since the start
+    std::vector<std::string> first_stack;
+    bool any = false;
+};
 
 struct sample {
     double t;
@@ -226,6 +263,25 @@ int run(const settings& s)
         return std::chrono::duration<double>(clock_type::now() - start).count();
     };
 
+    // 0. The stall detector: reports repeat as a stall doubles; one span per stall, grown by each.
+    stall_log stalls;
+    std::optional<ab::stall_detector> detector;
+    if (s.stall_threshold > clock_type::duration::zero())
+        detector.emplace(
+            io, ab::stall_options{.threshold = s.stall_threshold, .on_stall = [&](const ab::stall_report& r) {
+                                      const double now = seconds_since_start();
+                                      const double began = now - std::chrono::duration<double>(r.duration).count();
+                                      std::lock_guard<std::mutex> lock(stalls.mutex);
+                                      if (!stalls.any) {
+                                          stalls.any = true;
+                                          stalls.first_stack = r.stack;
+                                      }
+                                      if (!stalls.spans.empty() && began <= stalls.spans.back().end_s)
+                                          stalls.spans.back().end_s = now;
+                                      else
+                                          stalls.spans.push_back({began, now, "stall"});
+                                  }});
+
     int submitted = 0, done = 0, failed = 0, rejected = 0;
     double last_done_at = 0;
     std::mt19937 rng(42);
@@ -249,6 +305,14 @@ int run(const settings& s)
             }
         };
         ++submitted;
+        if (s.inline_every > 0 && submitted % s.inline_every == 0) {
+            // The mistake: the blocking call made on the loop itself.
+            std::uint64_t r = pick < s.mix.db               ? database_call(seed)
+                              : pick < s.mix.db + s.mix.cpu ? hash_password(seed)
+                                                            : read_file(fd, seed);
+            on_done(nullptr, r);
+            return;
+        }
         if (pick < s.mix.db)
             ab::async_blocking(
                 pool, io.get_executor(), [seed] { return database_call(seed); }, on_done);
@@ -345,6 +409,21 @@ int run(const settings& s)
               << "  threads             peak " << m.peak_threads << ", started " << m.threads_started << ", retired "
               << m.threads_retired << ", now " << m.threads << "\n"
               << "  pool                " << m << '\n';
+    std::vector<demo::span> stall_spans;
+    std::uint64_t stall_count = 0;
+    clock_type::duration longest{};
+    if (detector) {
+        stall_count = detector->stalls();
+        longest = detector->longest_stall();
+        detector.reset(); // finishes a report in progress
+        std::lock_guard<std::mutex> lock(stalls.mutex);
+        stall_spans = stalls.spans;
+        std::cout << "  event-loop stalls   " << stall_count << " (threshold "
+                  << std::chrono::duration<double, std::milli>(s.stall_threshold).count() << " ms), longest "
+                  << std::chrono::duration<double, std::milli>(longest).count() << " ms\n";
+        if (stalls.any)
+            std::cout << "  first stall in      " << innermost_user_frame(stalls.first_stack) << '\n';
+    }
 
     std::vector<double> times;
     demo::series threads{"threads", "#1f77b4", {}}, busy{"busy", "#ff7f0e", {}}, queued{"queued", "#2ca02c", {}},
@@ -364,7 +443,7 @@ int run(const settings& s)
                                      {{"pool threads", "count", {threads, busy}},
                                       {"calls waiting", "count", {queued}},
                                       {"event-loop lag", "ms", {lag}}},
-                                     {{last_done_at, "last request done"}});
+                                     {{last_done_at, "last request done"}}, stall_spans);
         std::cout << "timeline written to " << s.svg_path << '\n';
         if (!out)
             std::cerr << "asio_blocking_demo: cannot write " << s.svg_path << '\n';
@@ -374,7 +453,9 @@ int run(const settings& s)
         out << "{\"jobs\":" << s.jobs << ",\"done\":" << done << ",\"failed\":" << failed
             << ",\"rejected\":" << rejected << ",\"wall_s\":" << wall
             << ",\"loop_lag_ms\":{\"p50\":" << percentile(lags_ms, 0.5) << ",\"p99\":" << percentile(lags_ms, 0.99)
-            << ",\"max\":" << percentile(lags_ms, 1.0) << "},\"pool\":" << ab::to_json(m) << "}\n";
+            << ",\"max\":" << percentile(lags_ms, 1.0) << "},\"stalls\":" << stall_count
+            << ",\"longest_stall_ms\":" << std::chrono::duration<double, std::milli>(longest).count()
+            << ",\"pool\":" << ab::to_json(m) << "}\n";
     }
     return done == s.jobs ? 0 : 1;
 }

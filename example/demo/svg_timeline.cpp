@@ -60,7 +60,7 @@ std::string number(double v)
 
 std::string render_timeline(const std::string& title, const std::vector<double>& times_s,
                             const std::vector<panel>& panels,
-                            const std::vector<std::pair<double, std::string>>& markers)
+                            const std::vector<std::pair<double, std::string>>& markers, const std::vector<span>& spans)
 {
     const double width = 960, left = 70, right = 170, top = 50, panel_h = 170, gap = 60;
     const double plot_w = width - left - right;
@@ -113,6 +113,11 @@ std::string render_timeline(const std::string& title, const std::vector<double>&
         // Axes.
         svg << "<polyline fill=\"none\" stroke=\"black\" points=\"" << left << ',' << y0 << ' ' << left << ','
             << y0 + panel_h << ' ' << left + plot_w << ',' << y0 + panel_h << "\"/>\n";
+        // Shaded spans, at least a pixel wide so that short stalls show.
+        for (const span& sp : spans)
+            svg << "<rect class=\"stall\" x=\"" << x_of(sp.start_s) << "\" y=\"" << y0 << "\" width=\""
+                << std::max(1.0, x_of(sp.end_s) - x_of(sp.start_s)) << "\" height=\"" << panel_h
+                << "\" fill=\"#d62728\" fill-opacity=\"0.25\"><title>" << escape(sp.label) << "</title></rect>\n";
         // Markers.
         for (const auto& [t, label] : markers)
             svg << "<line x1=\"" << x_of(t) << "\" y1=\"" << y0 << "\" x2=\"" << x_of(t) << "\" y2=\"" << y0 + panel_h

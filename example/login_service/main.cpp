@@ -7,6 +7,8 @@
 //
 // --mode inline|thread-per-request runs the same blocking work on the loop itself, or on a new
 // thread per call, so the difference can be measured on one binary (bench/login_bench.sh).
+// A stall_detector (--stall-threshold) reports each handler that blocks the loop on stderr,
+// with its stack, and counts them in /metrics: in inline mode, every login.
 #include "../common/detached_threads.hpp"
 
 #include <asio_blocking.hpp>
@@ -179,7 +181,8 @@ struct service {
     ab::lane db;  // at most one call per SQLite connection
     ab::lane cpu; // Argon2id is CPU- and memory-hungry: about one per core
     std::string unknown_user_hash = dummy_hash();
-    example::detached_threads request_threads; // thread-per-request mode
+    example::detached_threads request_threads;  // thread-per-request mode
+    const ab::stall_detector* stalls = nullptr; // null: not watching the loop
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
         : mode(m)
@@ -266,8 +269,12 @@ struct service {
                    ",\"running\":" + std::to_string(l.running) + ",\"waiting\":" + std::to_string(l.waiting) +
                    ",\"completed\":" + std::to_string(l.completed) + "}";
         };
+        std::string stall_json;
+        if (stalls != nullptr)
+            stall_json = ",\"stalls\":{\"count\":" + std::to_string(stalls->stalls()) + ",\"longest_ns\":" +
+                         std::to_string(std::chrono::nanoseconds(stalls->longest_stall()).count()) + "}";
         return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + lane_json(db.metrics()) + "," +
-               lane_json(cpu.metrics()) + "]}";
+               lane_json(cpu.metrics()) + "]" + stall_json + "}";
     }
 };
 
@@ -433,7 +440,7 @@ struct usage_error : std::runtime_error {
 
 int main(int argc, char** argv)
 {
-    std::string address = "127.0.0.1", db_path = "login_service.db", mode_name = "pool";
+    std::string address = "127.0.0.1", db_path = "login_service.db", mode_name = "pool", stall_text = "50ms";
     int port = 8080;
     std::size_t max_threads = 64;
     po::options_description desc("login_service: HTTP login with Argon2id and SQLite on one event loop\n\nOptions");
@@ -444,7 +451,10 @@ int main(int argc, char** argv)
         "init-db", "create the database with demo users (alice/wonderland, bob/builder, ...) first")(
         "mode", po::value(&mode_name)->default_value(mode_name),
         "where blocking work runs: pool, inline (on the loop), thread-per-request")(
-        "max-threads", po::value(&max_threads)->default_value(max_threads), "blocking pool's thread limit");
+        "max-threads", po::value(&max_threads)->default_value(max_threads),
+        "blocking pool's thread limit")("stall-threshold", po::value(&stall_text)->default_value(stall_text),
+                                        "report handlers blocking the loop this long, e.g. 50ms (0: off)");
+    std::chrono::nanoseconds stall_threshold{};
     run_mode mode = run_mode::pool;
     po::variables_map vm;
     try {
@@ -470,6 +480,19 @@ int main(int argc, char** argv)
             throw usage_error("--port: " + std::to_string(port) + " is not a port number");
         if (max_threads == 0)
             throw usage_error("--max-threads must be at least 1");
+        {
+            std::size_t used = 0;
+            double value = -1;
+            try {
+                value = std::stod(stall_text, &used);
+            } catch (...) {
+            }
+            const std::string unit = stall_text.substr(used);
+            const double scale = unit == "ms" ? 1e6 : unit == "us" ? 1e3 : unit == "s" || unit.empty() ? 1e9 : -1;
+            if (!(value >= 0) || scale < 0 || value * scale > 3.6e12)
+                throw usage_error("--stall-threshold: '" + stall_text + "' is not a duration (use e.g. 50ms, 0: off)");
+            stall_threshold = std::chrono::nanoseconds(static_cast<std::int64_t>(value * scale));
+        }
         boost::system::error_code ec;
         asio::ip::make_address(address, ec);
         if (ec)
@@ -488,6 +511,11 @@ int main(int argc, char** argv)
         asio::io_context io(1);
         ab::blocking_pool pool({.max_threads = max_threads, .thread_name = "login"});
         service svc(mode, users, pool);
+        std::optional<ab::stall_detector> detector; // default report: stderr
+        if (stall_threshold > 0ns) {
+            detector.emplace(io, ab::stall_options{.threshold = stall_threshold});
+            svc.stalls = &*detector;
+        }
 
         tcp::acceptor acceptor(io, {asio::ip::make_address(address), static_cast<unsigned short>(port)});
         const auto local = acceptor.local_endpoint();
