@@ -1,5 +1,6 @@
 // Options validation, the error category, the latency histogram and the metrics formats.
 #include <asio_blocking/error.hpp>
+#include <asio_blocking/lane_metrics.hpp>
 #include <asio_blocking/metrics.hpp>
 #include <asio_blocking/pool_options.hpp>
 
@@ -107,6 +108,18 @@ BOOST_AUTO_TEST_CASE(metrics_print_and_serialise_with_stable_names)
          {"\"threads\":3", "\"submitted\":10", "\"completed\":9", "\"failed\":1", "\"queue_wait\":{\"count\":10",
           "\"p99_ns\":250000", "\"run_time\":", "\"peak_threads\":", "\"cancelled\":", "\"rejected\":", "\"expired\":"})
         BOOST_TEST(json.find(field) != std::string::npos, field);
+}
+
+BOOST_AUTO_TEST_CASE(lane_metrics_serialise_to_json_with_an_escaped_name)
+{
+    ab::lane_metrics m;
+    m.name = "db \"main\"\n";
+    m.limit = 15;
+    m.running = 2;
+    m.waiting = 3;
+    m.completed = 40;
+    BOOST_TEST(ab::to_json(m) == "{\"name\":\"db \\\"main\\\"\\u000a\",\"limit\":15,\"running\":2,\"admitted\":0,"
+                                 "\"waiting\":3,\"peak_running\":0,\"completed\":40}");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -261,13 +261,8 @@ struct service {
 
     std::string metrics_json() const
     {
-        auto lane_json = [](const ab::lane_metrics& l) {
-            return "{\"name\":\"" + l.name + "\",\"limit\":" + std::to_string(l.limit) +
-                   ",\"running\":" + std::to_string(l.running) + ",\"waiting\":" + std::to_string(l.waiting) +
-                   ",\"completed\":" + std::to_string(l.completed) + "}";
-        };
-        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + lane_json(db.metrics()) + "," +
-               lane_json(cpu.metrics()) + "]}";
+        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + ab::to_json(db.metrics()) + "," +
+               ab::to_json(cpu.metrics()) + "]}";
     }
 };
 
