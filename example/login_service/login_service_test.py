@@ -115,10 +115,13 @@ with tempfile.TemporaryDirectory() as tmp:
         check(status == 200, "a stalled client blocked another")
         hog.close()
 
-        status, body = request(port, "/metrics")
+        status, body = request(port, "/metrics.json")
         metrics = json.loads(body)
         check(status == 200 and metrics["pool"]["completed"] > 0, f"metrics: {status} {body[:200]}")
         check({l["name"] for l in metrics["lanes"]} == {"db", "cpu"}, "lanes missing from metrics")
+        status, text = request(port, "/metrics")
+        check(status == 200 and 'asio_blocking_lane_completed_total{lane="cpu",pool="login"}' in text,
+              f"Prometheus exposition: {status} {text[:200]}")
     finally:
         server.terminate()
         try:

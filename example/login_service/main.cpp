@@ -10,12 +10,14 @@
 #include "../common/detached_threads.hpp"
 
 #include <asio_blocking.hpp>
+#include <asio_blocking/prometheus.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/program_options.hpp>
 
+#include <prometheus/text_serializer.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -180,6 +182,7 @@ struct service {
     ab::lane cpu; // Argon2id is CPU- and memory-hungry: about one per core
     std::string unknown_user_hash = dummy_hash();
     example::detached_threads request_threads; // thread-per-request mode
+    ab::prometheus_collector prometheus;       // read at each GET /metrics, costs nothing between
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
         : mode(m)
@@ -187,7 +190,10 @@ struct service {
         , pool(p)
         , db(p, u.connections(), "db")
         , cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
+        , prometheus(p, {{"pool", "login"}})
     {
+        prometheus.add(db);
+        prometheus.add(cpu);
     }
 
     /// Runs blocking `fn` as the mode says: on a pool lane, inline on the loop, or on a new thread.
@@ -258,6 +264,9 @@ struct service {
         const bool ok = co_await blocking(cpu, std::move(verify));
         co_return ok&& hash.has_value();
     }
+
+    /// The Prometheus text exposition format (0.0.4).
+    std::string metrics_text() const { return ::prometheus::TextSerializer().Serialize(prometheus.Collect()); }
 
     std::string metrics_json() const
     {
@@ -350,10 +359,14 @@ asio::awaitable<response> handle(const request& req, service& svc)
             co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
         co_return make_response(http::status::ok, R"({"status":"ok"})", v, keep); // no blocking call
     }
-    if (target == "/metrics") {
+    if (target == "/metrics" || target == "/metrics.json") {
         if (req.method() != http::verb::get)
             co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
-        co_return make_response(http::status::ok, svc.metrics_json(), v, keep);
+        if (target == "/metrics.json")
+            co_return make_response(http::status::ok, svc.metrics_json(), v, keep);
+        response res = make_response(http::status::ok, svc.metrics_text(), v, keep);
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        co_return res;
     }
     if (target == "/login") {
         if (req.method() != http::verb::post)
