@@ -2,6 +2,7 @@
 """Runs asio_blocking_demo briefly: checks its SVG parses as XML with non-empty series, its JSON
 parses and adds up, and bad input prints one line naming the option and exits with status 2."""
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(pool["completed"] + pool["failed"] + pool["cancelled"] + pool["rejected"] + pool["expired"]
           == pool["submitted"], "metrics do not add up")
     check(pool["peak_threads"] > 1, "the pool did not grow for the burst")
+
+    # --prometheus prints the exposition after the summary (where built with prometheus-cpp).
+    prom = subprocess.run([demo, "--jobs", "50", "--rate", "0", "--svg", "", "--prometheus"], capture_output=True,
+                          text=True, timeout=300)
+    if prom.returncode == 2 and "prometheus-cpp" in prom.stderr:
+        print("--prometheus: not in this build")
+    else:
+        check(prom.returncode == 0, f"--prometheus: exit {prom.returncode}: {prom.stderr}")
+        exposition = prom.stdout[prom.stdout.find("# HELP asio_blocking_"):]
+        check("# TYPE asio_blocking_queue_wait_seconds histogram" in exposition, "--prometheus: no exposition")
+        check("asio_blocking_completed_total 50" in exposition, "--prometheus: completed_total is not 50")
+        promtool = shutil.which("promtool")
+        if promtool:
+            lint = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, text=True,
+                                  timeout=60)
+            check(lint.returncode == 0, f"promtool check metrics: {lint.stdout}{lint.stderr}")
 
     for args, option in ((["--bogus"], "bogus"), (["--max-threads", "0"], "--max-threads"),
                          (["--idle-timeout", "banana"], "--idle-timeout"), (["--overflow", "drop"], "--overflow"),

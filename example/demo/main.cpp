@@ -5,6 +5,11 @@
 #include "svg_timeline.hpp"
 
 #include <asio_blocking.hpp>
+#if ASIO_BLOCKING_DEMO_PROMETHEUS
+#include <asio_blocking/prometheus.hpp>
+
+#include <prometheus/text_serializer.h>
+#endif
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -108,6 +113,7 @@ struct settings {
     ab::pool_options pool{.min_threads = 0, .max_threads = 64, .idle_timeout = 2s, .thread_name = "demo"};
     std::string svg_path = "asio_blocking_demo.svg";
     std::string json_path;
+    bool prometheus = false; // print the Prometheus exposition at the end
 };
 
 std::optional<settings> parse_command_line(int argc, char** argv)
@@ -128,8 +134,9 @@ std::optional<settings> parse_command_line(int argc, char** argv)
         "idle-timeout", po::value(&idle)->default_value(idle), "idle time before a surplus thread retires")(
         "queue-capacity", po::value(&capacity)->default_value(capacity), "queue bound (0: unbounded)")(
         "overflow", po::value(&overflow)->default_value(overflow), "on a full queue: wait or reject")(
-        "svg", po::value(&s.svg_path)->default_value(s.svg_path),
-        "timeline SVG to write (empty: none)")("json", po::value(&s.json_path), "metrics JSON to write");
+        "svg", po::value(&s.svg_path)->default_value(s.svg_path), "timeline SVG to write (empty: none)")(
+        "json", po::value(&s.json_path), "metrics JSON to write")("prometheus", po::bool_switch(&s.prometheus),
+                                                                  "print the pool's Prometheus exposition at the end");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -143,6 +150,10 @@ std::optional<settings> parse_command_line(int argc, char** argv)
     }
     if (s.jobs <= 0)
         throw usage_error("--jobs must be at least 1");
+#if !ASIO_BLOCKING_DEMO_PROMETHEUS
+    if (s.prometheus)
+        throw usage_error("--prometheus: this build has no prometheus-cpp (install prometheus-cpp-dev)");
+#endif
     if (!(s.rate >= 0))
         throw usage_error("--rate must not be negative");
     s.mix = parse_mix(mix);
@@ -376,6 +387,10 @@ int run(const settings& s)
             << ",\"loop_lag_ms\":{\"p50\":" << percentile(lags_ms, 0.5) << ",\"p99\":" << percentile(lags_ms, 0.99)
             << ",\"max\":" << percentile(lags_ms, 1.0) << "},\"pool\":" << ab::to_json(m) << "}\n";
     }
+#if ASIO_BLOCKING_DEMO_PROMETHEUS
+    if (s.prometheus)
+        std::cout << "\n" << ::prometheus::TextSerializer().Serialize(ab::prometheus_collector(pool).Collect());
+#endif
     return done == s.jobs ? 0 : 1;
 }
 
