@@ -210,10 +210,9 @@ BOOST_AUTO_TEST_CASE(a_destroyed_pool_and_its_lanes_leave_the_next_scrape)
 BOOST_AUTO_TEST_CASE(scraping_while_pools_are_destroyed_is_safe)
 {
     ab::prometheus_collector collector;
-    std::atomic<bool> done{false};
     std::atomic<int> scrapes{0};
-    std::thread scraper([&] {
-        while (!done.load()) {
+    std::jthread scraper([&](std::stop_token stop) { // joined on every way out of the test
+        while (!stop.stop_requested()) {
             (void)collector.Collect();
             scrapes.fetch_add(1);
         }
@@ -221,13 +220,13 @@ BOOST_AUTO_TEST_CASE(scraping_while_pools_are_destroyed_is_safe)
     for (int i = 0; i < 20; ++i) {
         ab::blocking_pool pool({.max_threads = 2});
         ab::lane lane{pool, 1, "l"};
-        collector.add(pool, {{"pool", "p"}});
+        collector.add(pool, {{"pool", "p"}}); // the same labels each time: the last pool is gone
         collector.add(lane);
         run_calls(lane.get_executor(), 3);
         const int seen = scrapes.load();
         BOOST_TEST(test::eventually([&] { return scrapes.load() > seen; }));
     }
-    done = true;
+    scraper.request_stop();
     scraper.join();
     BOOST_TEST(collector.Collect().empty());
 }
