@@ -1,6 +1,7 @@
 // The Prometheus collector: values, histogram shape, lane labels, validation and pool lifetimes.
+#include <asio_blocking/prometheus.hpp> // first: the header is self-contained
+
 #include <asio_blocking.hpp>
-#include <asio_blocking/prometheus.hpp>
 
 #include "test_support.hpp"
 

@@ -49,14 +49,15 @@ public:
     /// Adds `pool`; its series carry `labels` (e.g. `{{"pool", "db"}}`).
     /**
      * Throws `std::invalid_argument` for an invalid label name or one the collector uses itself
-     * (`lane`, `le`, `priority`), or if `pool` is added already, or another pool with the same labels.
+     * (`lane`, `le`, `priority`), or if `pool` is added already, or another pool with the same labels;
+     * the collector is then unchanged.
      */
     void add(const blocking_pool& pool, ::prometheus::Labels labels = {});
 
     /// Adds `lane`: `asio_blocking_lane_*` series with its pool's labels and `lane="<name>"`.
     /**
      * Throws `std::invalid_argument` if the lane's pool has not been added, or if a lane of the
-     * same name (or this lane) has.
+     * same name (or this lane) has; the collector is then unchanged.
      */
     void add(const lane& lane);
 
