@@ -1,10 +1,12 @@
-// Summaries of latency histograms, and the text and JSON forms of pool_metrics.
+// Summaries of latency histograms, and the text and JSON forms of pool_metrics and lane_metrics.
 #include <asio_blocking/detail/latency_histogram.hpp>
+#include <asio_blocking/lane_metrics.hpp>
 #include <asio_blocking/metrics.hpp>
 
 #include <algorithm>
 #include <ostream>
 #include <sstream>
+#include <type_traits>
 
 namespace asio_blocking {
 namespace detail {
@@ -36,6 +38,11 @@ latency_summary latency_histogram::summary() const noexcept
 
 namespace {
 
+template <typename T>
+constexpr bool is_latency = std::is_same_v<std::decay_t<T>, latency_summary>;
+template <typename T>
+constexpr bool is_by_priority = std::is_same_v<std::decay_t<T>, std::array<std::size_t, 3>>;
+
 void print_duration(std::ostream& os, std::chrono::nanoseconds d)
 {
     const auto ns = d.count();
@@ -47,58 +54,73 @@ void print_duration(std::ostream& os, std::chrono::nanoseconds d)
         os << ns / 1'000'000 << "ms";
 }
 
-void print_latency(std::ostream& os, const char* name, const latency_summary& l)
+void json_string(std::ostream& os, const std::string& s)
 {
-    os << ' ' << name << "{n=" << l.count << " p50=";
-    print_duration(os, l.p50);
-    os << " p90=";
-    print_duration(os, l.p90);
-    os << " p99=";
-    print_duration(os, l.p99);
-    os << " max=";
-    print_duration(os, l.max);
-    os << '}';
-}
-
-void json_latency(std::ostream& os, const char* name, const latency_summary& l)
-{
-    os << '"' << name << "\":{\"count\":" << l.count << ",\"p50_ns\":" << l.p50.count()
-       << ",\"p90_ns\":" << l.p90.count() << ",\"p99_ns\":" << l.p99.count() << ",\"max_ns\":" << l.max.count() << '}';
+    os << '"';
+    for (const char c : s) {
+        if (c == '"' || c == '\\')
+            os << '\\' << c;
+        else if (static_cast<unsigned char>(c) < 0x20) {
+            constexpr char hex[] = "0123456789abcdef";
+            os << "\\u00" << hex[(c >> 4) & 0xf] << hex[c & 0xf];
+        } else
+            os << c;
+    }
+    os << '"';
 }
 
 } // namespace
 
 std::ostream& operator<<(std::ostream& os, const pool_metrics& m)
 {
-    os << "threads=" << m.threads << " (idle=" << m.idle_threads << " busy=" << m.busy_threads
-       << ") queued=" << m.queued << " waiting_admission=" << m.waiting_admission
-       << " waiting_in_lanes=" << m.waiting_in_lanes << " submitted=" << m.submitted << " completed=" << m.completed
-       << " failed=" << m.failed << " cancelled=" << m.cancelled << " (abandoned=" << m.abandoned
-       << ") rejected=" << m.rejected << " expired=" << m.expired << " started=" << m.threads_started
-       << " retired=" << m.threads_retired << " start_failures=" << m.thread_start_failures
-       << " peak_threads=" << m.peak_threads << " peak_queued=" << m.peak_queued;
-    print_latency(os, "queue_wait", m.queue_wait);
-    print_latency(os, "run_time", m.run_time);
+    const char* separator = "";
+    for_each_field(m, [&](const metric_field& f, const auto& v) {
+        os << separator;
+        separator = " ";
+        if constexpr (is_latency<decltype(v)>) {
+            os << f.name << "{n=" << v.count << " p50=";
+            print_duration(os, v.p50);
+            os << " p90=";
+            print_duration(os, v.p90);
+            os << " p99=";
+            print_duration(os, v.p99);
+            os << " max=";
+            print_duration(os, v.max);
+            os << '}';
+        } else if constexpr (is_by_priority<decltype(v)>) {
+            os << f.name << '=' << v[0] << '/' << v[1] << '/' << v[2];
+        } else {
+            os << f.name << '=' << v;
+        }
+    });
     return os;
 }
 
 std::string to_json(const pool_metrics& m)
 {
     std::ostringstream os;
-    os << "{\"threads\":" << m.threads << ",\"idle_threads\":" << m.idle_threads
-       << ",\"busy_threads\":" << m.busy_threads << ",\"queued\":" << m.queued
-       << ",\"queued_by_priority\":{\"low\":" << m.queued_by_priority[0] << ",\"normal\":" << m.queued_by_priority[1]
-       << ",\"high\":" << m.queued_by_priority[2] << "},\"waiting_admission\":" << m.waiting_admission
-       << ",\"waiting_in_lanes\":" << m.waiting_in_lanes << ",\"outstanding_work\":" << m.outstanding_work
-       << ",\"submitted\":" << m.submitted << ",\"completed\":" << m.completed << ",\"failed\":" << m.failed
-       << ",\"cancelled\":" << m.cancelled << ",\"abandoned\":" << m.abandoned << ",\"rejected\":" << m.rejected
-       << ",\"expired\":" << m.expired << ",\"threads_started\":" << m.threads_started
-       << ",\"threads_retired\":" << m.threads_retired << ",\"thread_start_failures\":" << m.thread_start_failures
-       << ",\"hook_failures\":" << m.hook_failures << ",\"peak_threads\":" << m.peak_threads
-       << ",\"peak_queued\":" << m.peak_queued << ',';
-    json_latency(os, "queue_wait", m.queue_wait);
-    os << ',';
-    json_latency(os, "run_time", m.run_time);
+    char separator = '{';
+    for_each_field(m, [&](const metric_field& f, const auto& v) {
+        os << separator << '"' << f.name << "\":";
+        separator = ',';
+        if constexpr (is_latency<decltype(v)>)
+            os << "{\"count\":" << v.count << ",\"p50_ns\":" << v.p50.count() << ",\"p90_ns\":" << v.p90.count()
+               << ",\"p99_ns\":" << v.p99.count() << ",\"max_ns\":" << v.max.count() << '}';
+        else if constexpr (is_by_priority<decltype(v)>)
+            os << "{\"low\":" << v[0] << ",\"normal\":" << v[1] << ",\"high\":" << v[2] << '}';
+        else
+            os << v;
+    });
+    os << '}';
+    return os.str();
+}
+
+std::string to_json(const lane_metrics& m)
+{
+    std::ostringstream os;
+    os << "{\"name\":";
+    json_string(os, m.name);
+    for_each_field(m, [&](const metric_field& f, std::uint64_t v) { os << ",\"" << f.name << "\":" << v; });
     os << '}';
     return os.str();
 }

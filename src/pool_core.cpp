@@ -1046,8 +1046,13 @@ lane_metrics pool_core::metrics(const lane_core* lane) const
 
 pool_metrics pool_core::metrics() const
 {
-    pool_metrics m;
     latency_histogram wait, run;
+    return metrics(wait, run);
+}
+
+pool_metrics pool_core::metrics(latency_histogram& wait, latency_histogram& run) const
+{
+    pool_metrics m;
     {
         std::lock_guard lk(mutex_);
         m.threads = threads_;

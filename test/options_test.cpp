@@ -1,5 +1,6 @@
 // Options validation, the error category, the latency histogram and the metrics formats.
 #include <asio_blocking/error.hpp>
+#include <asio_blocking/lane_metrics.hpp>
 #include <asio_blocking/metrics.hpp>
 #include <asio_blocking/pool_options.hpp>
 
@@ -236,6 +237,18 @@ BOOST_AUTO_TEST_CASE(set_limits_and_lane_limit_edge_values)
     BOOST_CHECK_THROW(one.set_limit(0), std::invalid_argument);
     one.set_limit(count_max);
     BOOST_TEST(serves_a_call(one.get_executor()));
+}
+
+BOOST_AUTO_TEST_CASE(lane_metrics_serialise_to_json_with_an_escaped_name)
+{
+    ab::lane_metrics m;
+    m.name = "db \"main\"\n";
+    m.limit = 15;
+    m.running = 2;
+    m.waiting = 3;
+    m.completed = 40;
+    BOOST_TEST(ab::to_json(m) == "{\"name\":\"db \\\"main\\\"\\u000a\",\"limit\":15,\"running\":2,\"admitted\":0,"
+                                 "\"waiting\":3,\"peak_running\":0,\"completed\":40}");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,6 +4,7 @@ parses and adds up, blocking calls made on the loop (--inline-every) are reporte
 the blocking function, and bad input prints one line naming the option and exits with status 2."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,21 @@ with tempfile.TemporaryDirectory() as tmp:
           f"the summary does not name the blocking function: {run.stdout[-600:]}")
     check(any(r.get("class") == "stall" for r in ET.parse(inline_svg).getroot().iter(ns + "rect")),
           "the timeline does not mark the stalls")
+    # --prometheus prints the exposition after the summary (where built with prometheus-cpp).
+    prom = subprocess.run([demo, "--jobs", "50", "--rate", "0", "--svg", "", "--prometheus"], capture_output=True,
+                          text=True, timeout=300)
+    if prom.returncode == 2 and "prometheus-cpp" in prom.stderr:
+        print("--prometheus: not in this build")
+    else:
+        check(prom.returncode == 0, f"--prometheus: exit {prom.returncode}: {prom.stderr}")
+        exposition = prom.stdout[prom.stdout.find("# HELP asio_blocking_"):]
+        check("# TYPE asio_blocking_queue_wait_seconds histogram" in exposition, "--prometheus: no exposition")
+        check("asio_blocking_completed_total 50" in exposition, "--prometheus: completed_total is not 50")
+        promtool = shutil.which("promtool")
+        if promtool:
+            lint = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, text=True,
+                                  timeout=60)
+            check(lint.returncode == 0, f"promtool check metrics: {lint.stdout}{lint.stderr}")
 
     for args, option in ((["--bogus"], "bogus"), (["--max-threads", "0"], "--max-threads"),
                          (["--idle-timeout", "banana"], "--idle-timeout"), (["--overflow", "drop"], "--overflow"),

@@ -7,6 +7,11 @@
 #include "svg_timeline.hpp"
 
 #include <asio_blocking.hpp>
+#if ASIO_BLOCKING_DEMO_PROMETHEUS
+#include <asio_blocking/prometheus.hpp>
+
+#include <prometheus/text_serializer.h>
+#endif
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -113,6 +118,7 @@ struct settings {
     std::string json_path;
     clock_type::duration stall_threshold = 50ms; // zero: no stall detector
     int inline_every = 0;                        // every Nth request blocks the loop; 0: none
+    bool prometheus = false; // print the Prometheus exposition at the end
 };
 
 std::optional<settings> parse_command_line(int argc, char** argv)
@@ -138,7 +144,8 @@ std::optional<settings> parse_command_line(int argc, char** argv)
         "stall-threshold", po::value(&stall)->default_value(stall),
         "report event-loop stalls this long, with the stalled stack (0: off)")(
         "inline-every", po::value(&s.inline_every)->default_value(s.inline_every),
-        "every Nth request makes its blocking call on the event loop (0: never)");
+        "every Nth request makes its blocking call on the event loop (0: never)")(
+        "prometheus", po::bool_switch(&s.prometheus), "print the pool's Prometheus exposition at the end");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -152,6 +159,10 @@ std::optional<settings> parse_command_line(int argc, char** argv)
     }
     if (s.jobs <= 0)
         throw usage_error("--jobs must be at least 1");
+#if !ASIO_BLOCKING_DEMO_PROMETHEUS
+    if (s.prometheus)
+        throw usage_error("--prometheus: this build has no prometheus-cpp (install prometheus-cpp-dev)");
+#endif
     if (!(s.rate >= 0))
         throw usage_error("--rate must not be negative");
     s.mix = parse_mix(mix);
@@ -457,6 +468,10 @@ int run(const settings& s)
             << ",\"longest_stall_ms\":" << std::chrono::duration<double, std::milli>(longest).count()
             << ",\"pool\":" << ab::to_json(m) << "}\n";
     }
+#if ASIO_BLOCKING_DEMO_PROMETHEUS
+    if (s.prometheus)
+        std::cout << "\n" << ::prometheus::TextSerializer().Serialize(ab::prometheus_collector(pool).Collect());
+#endif
     return done == s.jobs ? 0 : 1;
 }
 

@@ -115,11 +115,14 @@ with tempfile.TemporaryDirectory() as tmp:
         check(status == 200, "a stalled client blocked another")
         hog.close()
 
-        status, body = request(port, "/metrics")
+        status, body = request(port, "/metrics.json")
         metrics = json.loads(body)
         check(status == 200 and metrics["pool"]["completed"] > 0, f"metrics: {status} {body[:200]}")
         check({l["name"] for l in metrics["lanes"]} == {"db", "cpu"}, "lanes missing from metrics")
         check("stalls" in metrics and metrics["stalls"]["count"] >= 0, "no stall count in metrics")
+        status, text = request(port, "/metrics")
+        check(status == 200 and 'asio_blocking_lane_completed_total{lane="cpu",pool="login"}' in text,
+              f"Prometheus exposition: {status} {text[:200]}")
     finally:
         server.terminate()
         try:
@@ -145,13 +148,16 @@ with tempfile.TemporaryDirectory() as tmp:
             # information is loaded, which takes a while on a loaded machine.
             deadline = time.monotonic() + 60
             while True:
-                status, body = request(port, "/metrics")
+                status, body = request(port, "/metrics.json")
                 stalls = json.loads(body)["stalls"]["count"] if status == 200 else -1
                 if mode != "inline" or stalls >= 1 or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)  # polling for a condition, with a deadline
             if mode == "inline":
-                check(stalls >= 1, f"inline: no stall in /metrics: {body[-200:]}")
+                check(stalls >= 1, f"inline: no stall in /metrics.json: {body[-200:]}")
+                status, text = request(port, "/metrics")
+                check(status == 200 and 'asio_blocking_loop_stalls_total{pool="login"}' in text,
+                      f"inline: no stall counter in /metrics: {text[-300:]}")
         finally:
             other.terminate()
             code = other.wait(timeout=60)

@@ -12,12 +12,14 @@
 #include "../common/detached_threads.hpp"
 
 #include <asio_blocking.hpp>
+#include <asio_blocking/prometheus.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/program_options.hpp>
 
+#include <prometheus/text_serializer.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -183,6 +185,7 @@ struct service {
     std::string unknown_user_hash = dummy_hash();
     example::detached_threads request_threads;  // thread-per-request mode
     const ab::stall_detector* stalls = nullptr; // null: not watching the loop
+    ab::prometheus_collector prometheus;        // read at each GET /metrics, costs nothing between
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
         : mode(m)
@@ -190,7 +193,10 @@ struct service {
         , pool(p)
         , db(p, u.connections(), "db")
         , cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
+        , prometheus(p, {{"pool", "login"}})
     {
+        prometheus.add(db);
+        prometheus.add(cpu);
     }
 
     /// Runs blocking `fn` as the mode says: on a pool lane, inline on the loop, or on a new thread.
@@ -262,19 +268,34 @@ struct service {
         co_return ok&& hash.has_value();
     }
 
+    /// The Prometheus text exposition format (0.0.4).
+    std::string metrics_text() const
+    {
+        auto families = prometheus.Collect();
+        if (stalls != nullptr) { // the loop's own health beside the pool's
+            auto family = [&](std::string name, std::string help, ::prometheus::MetricType type, double value) {
+                ::prometheus::ClientMetric m;
+                m.label = {{"pool", "login"}};
+                (type == ::prometheus::MetricType::Counter ? m.counter.value : m.gauge.value) = value;
+                families.push_back({std::move(name), std::move(help), type, {m}});
+            };
+            family("asio_blocking_loop_stalls_total", "Event-loop stalls seen by the stall detector.",
+                   ::prometheus::MetricType::Counter, static_cast<double>(stalls->stalls()));
+            family("asio_blocking_loop_longest_stall_seconds", "Longest event-loop stall that has ended.",
+                   ::prometheus::MetricType::Gauge,
+                   std::chrono::duration<double>(stalls->longest_stall()).count());
+        }
+        return ::prometheus::TextSerializer().Serialize(families);
+    }
+
     std::string metrics_json() const
     {
-        auto lane_json = [](const ab::lane_metrics& l) {
-            return "{\"name\":\"" + l.name + "\",\"limit\":" + std::to_string(l.limit) +
-                   ",\"running\":" + std::to_string(l.running) + ",\"waiting\":" + std::to_string(l.waiting) +
-                   ",\"completed\":" + std::to_string(l.completed) + "}";
-        };
         std::string stall_json;
         if (stalls != nullptr)
             stall_json = ",\"stalls\":{\"count\":" + std::to_string(stalls->stalls()) + ",\"longest_ns\":" +
                          std::to_string(std::chrono::nanoseconds(stalls->longest_stall()).count()) + "}";
-        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + lane_json(db.metrics()) + "," +
-               lane_json(cpu.metrics()) + "]" + stall_json + "}";
+        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + ab::to_json(db.metrics()) + "," +
+               ab::to_json(cpu.metrics()) + "]" + stall_json + "}";
     }
 };
 
@@ -362,10 +383,14 @@ asio::awaitable<response> handle(const request& req, service& svc)
             co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
         co_return make_response(http::status::ok, R"({"status":"ok"})", v, keep); // no blocking call
     }
-    if (target == "/metrics") {
+    if (target == "/metrics" || target == "/metrics.json") {
         if (req.method() != http::verb::get)
             co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
-        co_return make_response(http::status::ok, svc.metrics_json(), v, keep);
+        if (target == "/metrics.json")
+            co_return make_response(http::status::ok, svc.metrics_json(), v, keep);
+        response res = make_response(http::status::ok, svc.metrics_text(), v, keep);
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        co_return res;
     }
     if (target == "/login") {
         if (req.method() != http::verb::post)

@@ -94,6 +94,9 @@ public:
     /// @private
     detail::pool_core& core() const noexcept { return *core_; }
 
+    /// @private A reference that expires with the engine (used by the Prometheus collector).
+    std::weak_ptr<detail::pool_core> weak_core() const noexcept { return core_; }
+
 private:
     std::shared_ptr<detail::pool_core> core_;
 };

@@ -58,6 +58,58 @@ struct pool_metrics {
     latency_summary run_time;   ///< Start to return, of calls that ran.
 };
 
+/// What a field measures: a level now, a count since the pool started, or a latency distribution.
+enum class metric_kind { gauge, counter, distribution };
+
+/// A field of `pool_metrics` or `lane_metrics` as `for_each_field` presents it.
+struct metric_field {
+    const char* name; ///< The member's name.
+    metric_kind kind;
+    const char* help; ///< One sentence saying what it counts.
+};
+
+/// Calls `visit(field, value)` for each field of `m` in declaration order: scalars as
+/// `std::uint64_t`, `queued_by_priority` as the array, `queue_wait` and `run_time` as
+/// `latency_summary`. `operator<<`, `to_json` and the Prometheus collector are built on it, so a
+/// new field needs one line here to appear in all of them.
+template <typename Visitor>
+void for_each_field(const pool_metrics& m, Visitor&& visit)
+{
+    using k = metric_kind;
+    using u = std::uint64_t;
+    visit(metric_field{"threads", k::gauge, "Worker threads alive."}, u{m.threads});
+    visit(metric_field{"idle_threads", k::gauge, "Worker threads waiting for work."}, u{m.idle_threads});
+    visit(metric_field{"busy_threads", k::gauge, "Worker threads running a call, including abandoned ones."},
+          u{m.busy_threads});
+    visit(metric_field{"queued", k::gauge, "Calls admitted and waiting for a worker."}, u{m.queued});
+    visit(metric_field{"queued_by_priority", k::gauge, "Calls waiting for a worker, by priority."},
+          m.queued_by_priority);
+    visit(metric_field{"waiting_admission", k::gauge, "Calls waiting for room in a full queue."},
+          u{m.waiting_admission});
+    visit(metric_field{"waiting_in_lanes", k::gauge, "Calls held back by their lane's limit."}, u{m.waiting_in_lanes});
+    visit(metric_field{"outstanding_work", k::gauge, "Tracked executors and pending calls (join waits for 0)."},
+          u{m.outstanding_work});
+    visit(metric_field{"submitted", k::counter, "Calls submitted, including refused ones."}, m.submitted);
+    visit(metric_field{"completed", k::counter, "Calls that ran and returned."}, m.completed);
+    visit(metric_field{"failed", k::counter, "Calls that ran and threw."}, m.failed);
+    visit(metric_field{"cancelled", k::counter, "Calls cancelled, aborted by stop(), or abandoned while running."},
+          m.cancelled);
+    visit(metric_field{"abandoned", k::counter, "Cancelled calls completed early while still running."}, m.abandoned);
+    visit(metric_field{"rejected", k::counter, "Calls refused at submission (queue full or pool stopped)."},
+          m.rejected);
+    visit(metric_field{"expired", k::counter, "Calls whose queue deadline passed before they started."}, m.expired);
+    visit(metric_field{"threads_started", k::counter, "Worker threads started."}, m.threads_started);
+    visit(metric_field{"threads_retired", k::counter, "Worker threads that exited."}, m.threads_retired);
+    visit(metric_field{"thread_start_failures", k::counter, "Worker thread starts that failed."},
+          m.thread_start_failures);
+    visit(metric_field{"hook_failures", k::counter, "on_thread_start/on_thread_stop calls that threw."},
+          m.hook_failures);
+    visit(metric_field{"peak_threads", k::gauge, "Most worker threads alive at once."}, u{m.peak_threads});
+    visit(metric_field{"peak_queued", k::gauge, "Most calls queued at once."}, u{m.peak_queued});
+    visit(metric_field{"queue_wait", k::distribution, "Time from submission (or admission) to start."}, m.queue_wait);
+    visit(metric_field{"run_time", k::distribution, "Time from start to return."}, m.run_time);
+}
+
 /// Writes a compact one-line, human-readable form of `m`.
 std::ostream& operator<<(std::ostream& os, const pool_metrics& m);
 

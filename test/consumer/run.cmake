@@ -21,3 +21,10 @@ execute_process(COMMAND ${WORK_DIR}/build/consumer RESULT_VARIABLE rc OUTPUT_VAR
 if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer: 42")
   message(FATAL_ERROR "consumer run failed: ${out}")
 endif()
+# The optional component, where it was built and installed.
+if(EXISTS ${WORK_DIR}/prefix/include/asio_blocking/prometheus.hpp)
+  execute_process(COMMAND ${WORK_DIR}/build/consumer_prometheus RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "prometheus: ok")
+    message(FATAL_ERROR "consumer_prometheus run failed: ${out}")
+  endif()
+endif()

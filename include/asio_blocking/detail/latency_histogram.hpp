@@ -19,11 +19,16 @@ public:
     {
         ++buckets_[bucket_of(ns)];
         ++count_;
+        sum_ += ns; // wraps only after 584 years of summed latency
         if (ns > max_)
             max_ = ns;
     }
 
     latency_summary summary() const noexcept;
+
+    std::uint64_t count() const noexcept { return count_; }
+    std::uint64_t sum_ns() const noexcept { return sum_; }
+    std::uint64_t bucket(unsigned b) const noexcept { return buckets_[b]; }
 
     static unsigned bucket_of(std::uint64_t ns) noexcept
     {
@@ -48,6 +53,7 @@ public:
 private:
     std::array<std::uint64_t, bucket_count> buckets_{};
     std::uint64_t count_ = 0;
+    std::uint64_t sum_ = 0;
     std::uint64_t max_ = 0;
 };
 

@@ -103,6 +103,8 @@ public:
 
     void set_limits(std::size_t min_threads, std::size_t max_threads);
     pool_metrics metrics() const;
+    /// As metrics(), also copying the full latency histograms (taken under the same lock).
+    pool_metrics metrics(latency_histogram& queue_wait, latency_histogram& run_time) const;
 
     lane_core* add_lane(std::string name, std::size_t limit);
     void set_lane_limit(lane_core* lane, std::size_t limit);
