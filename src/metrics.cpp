@@ -72,7 +72,8 @@ std::ostream& operator<<(std::ostream& os, const pool_metrics& m)
 {
     os << "threads=" << m.threads << " (idle=" << m.idle_threads << " busy=" << m.busy_threads
        << ") queued=" << m.queued << " waiting_admission=" << m.waiting_admission
-       << " waiting_in_lanes=" << m.waiting_in_lanes << " submitted=" << m.submitted << " completed=" << m.completed
+       << " waiting_in_lanes=" << m.waiting_in_lanes << " effective_max_threads=" << m.effective_max_threads
+       << " cpu_bound_running=" << m.cpu_bound_running << " submitted=" << m.submitted << " completed=" << m.completed
        << " failed=" << m.failed << " cancelled=" << m.cancelled << " (abandoned=" << m.abandoned
        << ") rejected=" << m.rejected << " expired=" << m.expired << " started=" << m.threads_started
        << " retired=" << m.threads_retired << " start_failures=" << m.thread_start_failures
@@ -90,6 +91,7 @@ std::string to_json(const pool_metrics& m)
        << ",\"queued_by_priority\":{\"low\":" << m.queued_by_priority[0] << ",\"normal\":" << m.queued_by_priority[1]
        << ",\"high\":" << m.queued_by_priority[2] << "},\"waiting_admission\":" << m.waiting_admission
        << ",\"waiting_in_lanes\":" << m.waiting_in_lanes << ",\"outstanding_work\":" << m.outstanding_work
+       << ",\"effective_max_threads\":" << m.effective_max_threads << ",\"cpu_bound_running\":" << m.cpu_bound_running
        << ",\"submitted\":" << m.submitted << ",\"completed\":" << m.completed << ",\"failed\":" << m.failed
        << ",\"cancelled\":" << m.cancelled << ",\"abandoned\":" << m.abandoned << ",\"rejected\":" << m.rejected
        << ",\"expired\":" << m.expired << ",\"threads_started\":" << m.threads_started

@@ -2,6 +2,9 @@
 #include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/error.hpp>
 
+#include "thread_limit.hpp"
+#include "thread_scheduling.hpp"
+
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -81,6 +84,8 @@ pool_core::pool_core(pool_options options)
     : options_(std::move(options))
     , min_threads_(options_.min_threads)
     , max_threads_(options_.max_threads)
+    , os_thread_cap_(os_thread_headroom().value_or(SIZE_MAX))
+    , worker_base_nice_(this_thread_nice())
     , avg_run_ns_(0)
 {
 }
@@ -213,7 +218,7 @@ void pool_core::enqueue_locked(operation* op, clock::time_point now, growth_chec
     // Make sure the pool grows if it should, whichever path queued the call (a lane or the
     // admission FIFO letting one through, a cancellation). No thread is started under the lock:
     // the monitor does it. submit() plans growth itself and starts the thread at once.
-    if (growth == growth_check::here && busy_ >= threads_ && threads_ + starting_ < max_threads_ &&
+    if (growth == growth_check::here && busy_ >= threads_ && threads_ + starting_ < effective_max_threads_locked() &&
         state_ < pool_state::stopped) {
         if (now == clock::time_point{})
             now = clock::now();
@@ -584,7 +589,8 @@ bool pool_core::plan_growth_locked(clock::time_point now)
         return true;
     // Not now, but a backlog with every worker busy may call for a thread later (a call turning
     // out to block): have the monitor check again then, so growth never waits on a submission.
-    if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < max_threads_ && state_ < pool_state::stopped)
+    if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < effective_max_threads_locked() &&
+        state_ < pool_state::stopped)
         monitor_needed_locked(now + growth_recheck_locked(now));
     return false;
 }
@@ -598,7 +604,7 @@ std::chrono::steady_clock::duration pool_core::growth_recheck_locked(clock::time
 
 bool pool_core::should_start_thread_locked(clock::time_point now) const noexcept
 {
-    if (state_ >= pool_state::stopped || threads_ + starting_ >= max_threads_)
+    if (state_ >= pool_state::stopped || threads_ + starting_ >= effective_max_threads_locked())
         return false;
     if (threads_ + starting_ < min_threads_)
         return true;
@@ -738,6 +744,8 @@ void pool_core::worker_loop(worker& self)
         name += suffix;
         pthread_setname_np(pthread_self(), name.c_str());
     }
+    // A refusal leaves the worker in the class it was created with; nothing else depends on it.
+    apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
     run_hook(options_.on_thread_start, "on_thread_start");
 
     std::unique_lock lk(mutex_);
@@ -916,7 +924,7 @@ void pool_core::monitor_loop()
             continue;
         }
         auto wake = deadlines_.empty() ? clock::time_point::max() : deadlines_.begin()->first;
-        if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < max_threads_)
+        if (queued_ > 0 && busy_ >= threads_ && threads_ + starting_ < effective_max_threads_locked())
             wake = std::min(wake, now + growth_recheck_locked(now));
         monitor_wake_at_ = wake;
         if (wake == clock::time_point::max())
@@ -970,6 +978,7 @@ pool_metrics pool_core::metrics() const
         for (const lane_core& l : lanes_)
             m.waiting_in_lanes += l.waiting_.size();
         m.outstanding_work = outstanding_work_.load(std::memory_order_relaxed);
+        m.effective_max_threads = effective_max_threads_locked();
         m.submitted = submitted_;
         m.completed = completed_;
         m.failed = failed_;

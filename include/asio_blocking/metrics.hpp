@@ -38,6 +38,8 @@ struct pool_metrics {
     std::size_t waiting_admission = 0;               ///< Calls waiting for room in a full queue.
     std::size_t waiting_in_lanes = 0;                ///< Calls held back by their lane's limit.
     std::size_t outstanding_work = 0;                ///< Tracked executors and pending calls (join waits for 0).
+    std::size_t effective_max_threads = 0;           ///< `max_threads`, lowered to what the OS lets the pool start.
+    std::size_t cpu_bound_running = 0;               ///< Running calls judged CPU-bound (from their CPU time).
 
     // Counters since construction.
     std::uint64_t submitted = 0; ///< Every submission, including refused ones.

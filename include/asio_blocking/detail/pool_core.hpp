@@ -8,6 +8,7 @@
 #include <asio_blocking/metrics.hpp>
 #include <asio_blocking/pool_options.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -163,6 +164,10 @@ private:
     bool detach_threads_ = false;
     std::size_t min_threads_;
     std::size_t max_threads_;
+    // Threads the OS lets this process start (RLIMIT_NPROC, cgroup pids), read at creation.
+    std::size_t os_thread_cap_;
+    int worker_base_nice_; // the creator's nice value: os_scheduling::low is relative to it
+    std::size_t effective_max_threads_locked() const noexcept { return std::min(max_threads_, os_thread_cap_); }
 
     std::array<op_list, 3> queues_;         // indexed by priority
     std::array<unsigned, 3> passed_over_{}; // ageing counters

@@ -1,0 +1,327 @@
+// How the pool sizes itself: the OS limits it reads (CPUs, threads), the CPU time it samples,
+// and the OS scheduling class of its workers.
+#include "test_support.hpp"
+
+#include "cgroup.hpp"
+#include "cpu_budget.hpp"
+#include "thread_cpu_clock.hpp"
+#include "thread_limit.hpp"
+#include "thread_scheduling.hpp"
+
+#include <asio_blocking/metrics.hpp>
+#include <asio_blocking/pool_options.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sched.h>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+namespace ab = asio_blocking;
+namespace ad = asio_blocking::detail;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A scratch directory tree standing in for /sys/fs/cgroup, removed at the end of the test.
+class fake_cgroup_tree {
+public:
+    fake_cgroup_tree()
+        : root_(std::filesystem::temp_directory_path() /
+                ("asio_blocking_cgroup_" + std::to_string(getpid()) + "_" + std::to_string(counter_++)))
+    {
+        std::filesystem::create_directories(root_);
+    }
+    ~fake_cgroup_tree() { std::filesystem::remove_all(root_); }
+
+    /// Writes `contents` to `file` in `dir` (created if missing); returns the directory.
+    std::string write(const std::string& dir, const std::string& file, const std::string& contents)
+    {
+        const auto d = root_ / dir;
+        std::filesystem::create_directories(d);
+        std::ofstream(d / file) << contents;
+        return d.string();
+    }
+    std::string dir(const std::string& relative) const { return (root_ / relative).string(); }
+
+private:
+    static inline int counter_ = 0;
+    std::filesystem::path root_;
+};
+
+/// The scheduling policy and nice value of the calling thread, as the kernel reports them in
+/// /proc/thread-self/stat (fields 41 and 19).
+struct thread_stat {
+    int policy = -1;
+    int nice = 100;
+};
+
+thread_stat read_thread_stat()
+{
+    std::ifstream in("/proc/thread-self/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // The command name (field 2) may hold spaces: fields are counted after its closing ')'.
+    std::istringstream rest(text.substr(text.rfind(')') + 2));
+    std::string field;
+    thread_stat s;
+    for (int n = 3; rest >> field; ++n) {
+        if (n == 19)
+            s.nice = std::stoi(field);
+        if (n == 41)
+            s.policy = std::stoi(field);
+    }
+    return s;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(sizing_test)
+
+// ---------------------------------------------------------------------------------------------
+// Finding this process's cgroup
+
+BOOST_AUTO_TEST_CASE(cgroup_path_is_read_from_the_v2_line_or_the_v1_controller_line)
+{
+    const std::string self = "12:pids:/user.slice/u.service\n"
+                             "4:cpu,cpuacct:/cpu/group\n"
+                             "1:name=systemd:/init.scope\n"
+                             "0::/system.slice/app:with:colons.service\n";
+    BOOST_TEST(ad::cgroup_path(self, ad::cgroup_v2).value() == "/system.slice/app:with:colons.service");
+    BOOST_TEST(ad::cgroup_path(self, ad::cgroup_hierarchy{"cpu"}).value() == "/cpu/group");
+    BOOST_TEST(ad::cgroup_path(self, ad::cgroup_hierarchy{"cpuacct"}).value() == "/cpu/group");
+    BOOST_TEST(ad::cgroup_path(self, ad::cgroup_hierarchy{"pids"}).value() == "/user.slice/u.service");
+    BOOST_TEST(!ad::cgroup_path(self, ad::cgroup_hierarchy{"memory"}));
+    BOOST_TEST(!ad::cgroup_path("4:cpu:/a\n", ad::cgroup_v2));
+}
+
+BOOST_AUTO_TEST_CASE(cgroup_mounts_are_found_in_mountinfo_with_or_without_optional_fields)
+{
+    const std::string mountinfo =
+        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+        "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
+        "39 31 0:36 /docker/abc /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:4 master:1 - cgroup2 cgroup2 rw\n";
+    const auto v2 = ad::find_cgroup_mount(mountinfo, ad::cgroup_v2).value();
+    BOOST_TEST(v2.mount_point == "/sys/fs/cgroup/unified");
+    BOOST_TEST(v2.root == "/");
+    const auto cpu = ad::find_cgroup_mount(mountinfo, ad::cgroup_hierarchy{"cpu"}).value();
+    BOOST_TEST(cpu.mount_point == "/sys/fs/cgroup/cpu,cpuacct");
+    const auto pids = ad::find_cgroup_mount(mountinfo, ad::cgroup_hierarchy{"pids"}).value();
+    BOOST_TEST(pids.root == "/docker/abc");
+    BOOST_TEST(!ad::find_cgroup_mount(mountinfo, ad::cgroup_hierarchy{"memory"}));
+    BOOST_TEST(!ad::find_cgroup_mount("garbage\n\n", ad::cgroup_v2));
+}
+
+BOOST_AUTO_TEST_CASE(cgroup_dirs_are_the_cgroup_and_its_ancestors_below_the_mount_root)
+{
+    using dirs = std::vector<std::string>;
+    BOOST_TEST((ad::cgroup_dirs({"/sys/fs/cgroup", "/"}, "/a/b") ==
+                dirs{"/sys/fs/cgroup/a/b", "/sys/fs/cgroup/a", "/sys/fs/cgroup"}));
+    BOOST_TEST((ad::cgroup_dirs({"/sys/fs/cgroup", "/"}, "/") == dirs{"/sys/fs/cgroup"}));
+    // A container sees its own cgroup as the mount's root: nothing above it is visible.
+    BOOST_TEST((ad::cgroup_dirs({"/sys/fs/cgroup", "/docker/abc"}, "/docker/abc") == dirs{"/sys/fs/cgroup"}));
+    BOOST_TEST((ad::cgroup_dirs({"/sys/fs/cgroup", "/docker/abc"}, "/docker/abc/x") ==
+                dirs{"/sys/fs/cgroup/x", "/sys/fs/cgroup"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CPU budget
+
+BOOST_AUTO_TEST_CASE(cpu_max_quota_is_rounded_up_to_whole_cpus)
+{
+    BOOST_TEST(!ad::parse_cpu_max("max 100000\n"));
+    BOOST_TEST(ad::parse_cpu_max("200000 100000\n").value() == 2u);
+    BOOST_TEST(ad::parse_cpu_max("150000 100000").value() == 2u);
+    BOOST_TEST(ad::parse_cpu_max("50000 100000").value() == 1u);
+    BOOST_TEST(ad::parse_cpu_max("100000").value() == 1u);
+    BOOST_TEST(!ad::parse_cpu_max(""));
+    BOOST_TEST(!ad::parse_cpu_max("lots 100000"));
+    BOOST_TEST(!ad::parse_cpu_max("100000 0"));
+}
+
+BOOST_AUTO_TEST_CASE(cfs_quota_of_minus_one_means_no_limit)
+{
+    BOOST_TEST(!ad::parse_cfs_quota("-1\n", "100000\n"));
+    BOOST_TEST(ad::parse_cfs_quota("250000\n", "100000\n").value() == 3u);
+    BOOST_TEST(!ad::parse_cfs_quota("", "100000"));
+}
+
+BOOST_AUTO_TEST_CASE(the_tightest_cpu_quota_of_the_cgroup_and_its_ancestors_applies)
+{
+    fake_cgroup_tree fs;
+    const std::vector<std::string> v2{fs.write("v2/a/b", "cpu.max", "max 100000\n"),
+                                      fs.write("v2/a", "cpu.max", "300000 100000\n"),
+                                      fs.write("v2", "cpu.max", "200000 100000\n")};
+    BOOST_TEST(ad::cgroup_cpu_quota(v2, {}).value() == 2u);
+    fs.write("v1", "cpu.cfs_quota_us", "100000\n");
+    const std::vector<std::string> v1{fs.write("v1", "cpu.cfs_period_us", "100000\n")};
+    BOOST_TEST(ad::cgroup_cpu_quota(v2, v1).value() == 1u);
+    BOOST_TEST(!ad::cgroup_cpu_quota({fs.dir("missing")}, {fs.dir("v2/a/b")}));
+}
+
+BOOST_AUTO_TEST_CASE(cpu_budget_is_at_least_one_and_within_the_affinity_mask)
+{
+    const std::size_t budget = ad::cpu_budget();
+    BOOST_TEST(budget >= 1u);
+    const auto affinity = ad::affinity_cpu_count();
+    BOOST_REQUIRE(affinity.has_value());
+    BOOST_TEST(budget <= *affinity);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The OS thread limit
+
+BOOST_AUTO_TEST_CASE(pids_headroom_is_max_minus_current_and_never_negative)
+{
+    BOOST_TEST(!ad::parse_pids_headroom("max\n", "5\n"));
+    BOOST_TEST(ad::parse_pids_headroom("100\n", "30\n").value() == 70u);
+    BOOST_TEST(ad::parse_pids_headroom("10", "12").value() == 0u);
+    BOOST_TEST(!ad::parse_pids_headroom("10", "many"));
+}
+
+BOOST_AUTO_TEST_CASE(nproc_headroom_subtracts_the_processs_own_threads)
+{
+    BOOST_TEST(ad::parse_status_threads("Name:\tx\nState:\tS\nThreads:\t7\nSigQ:\t0/1\n").value() == 7u);
+    BOOST_TEST(!ad::parse_status_threads("Name:\tx\n"));
+    BOOST_TEST(!ad::nproc_headroom(std::nullopt, 5));
+    BOOST_TEST(ad::nproc_headroom(100, 5).value() == 95u);
+    BOOST_TEST(ad::nproc_headroom(3, 5).value() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_tightest_pids_headroom_of_the_cgroup_and_its_ancestors_applies)
+{
+    fake_cgroup_tree fs;
+    fs.write("a/b", "pids.max", "max\n");
+    const auto leaf = fs.write("a/b", "pids.current", "3\n");
+    fs.write("a", "pids.max", "50\n");
+    const auto parent = fs.write("a", "pids.current", "40\n");
+    fs.write("", "pids.max", "1000\n");
+    const auto root = fs.write("", "pids.current", "900\n");
+    BOOST_TEST(ad::cgroup_pids_headroom({leaf, parent, root}).value() == 10u);
+    BOOST_TEST(!ad::cgroup_pids_headroom({leaf}));
+}
+
+BOOST_AUTO_TEST_CASE(effective_max_threads_is_max_threads_unless_the_os_allows_fewer)
+{
+    ab::blocking_pool pool({.max_threads = 16});
+    const auto headroom = ad::os_thread_headroom();
+    const auto m = pool.metrics();
+    BOOST_TEST(m.effective_max_threads <= 16u);
+    if (!headroom || *headroom >= 64) // the OS leaves room: the option alone decides
+        BOOST_TEST(m.effective_max_threads == 16u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread CPU time
+
+BOOST_AUTO_TEST_CASE(thread_cpu_clock_counts_computing_and_not_blocking)
+{
+    test::gate release;
+    std::atomic<bool> computed{false};
+    std::thread computing([&] {
+        const auto own = ad::thread_cpu_clock::of(pthread_self()).value();
+        volatile unsigned long sink = 0;
+        while (own.used().value_or(0ns) < 20ms)
+            sink = sink + 1;
+        computed = true;
+        release.wait();
+    });
+    std::thread blocking([&] { release.wait(); });
+    BOOST_TEST(test::eventually([&] { return computed.load() && release.waiting() == 2; }));
+    const auto busy = ad::thread_cpu_clock::of(computing.native_handle()).value().used();
+    const auto idle = ad::thread_cpu_clock::of(blocking.native_handle()).value().used();
+    release.open();
+    computing.join();
+    blocking.join();
+    BOOST_REQUIRE(busy.has_value());
+    BOOST_REQUIRE(idle.has_value());
+    BOOST_TEST(busy->count() >= std::chrono::nanoseconds(20ms).count());
+    BOOST_TEST(idle->count() < std::chrono::nanoseconds(20ms).count());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker OS scheduling
+
+BOOST_AUTO_TEST_CASE(sizing_options_default_to_the_cpu_budget_and_low_scheduling)
+{
+    ab::pool_options d;
+    BOOST_TEST(d.cpu_limit == 0u);
+    BOOST_TEST((d.worker_scheduling == ab::os_scheduling::low));
+}
+
+BOOST_AUTO_TEST_CASE(an_os_scheduling_outside_the_enum_is_rejected_naming_the_field)
+{
+    try {
+        ab::blocking_pool pool({.worker_scheduling = static_cast<ab::os_scheduling>(7)});
+        BOOST_FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("worker_scheduling") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(workers_run_in_the_os_scheduling_class_the_options_name)
+{
+    const int creator_policy = sched_getscheduler(0);
+    const int creator_nice = ad::this_thread_nice();
+    struct seen {
+        int policy;
+        thread_stat stat;
+    };
+    auto run_in = [](ab::os_scheduling s) {
+        ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = s});
+        return ab::async_blocking(
+                   pool.get_executor(),
+                   [] {
+                       return seen{sched_getscheduler(0), read_thread_stat()};
+                   },
+                   boost::asio::use_future)
+            .get();
+    };
+
+    const seen normal = run_in(ab::os_scheduling::normal);
+    BOOST_TEST(normal.policy == creator_policy);
+    BOOST_TEST(normal.stat.policy == creator_policy);
+    BOOST_TEST(normal.stat.nice == creator_nice);
+
+    const seen low = run_in(ab::os_scheduling::low);
+    BOOST_TEST(low.policy == SCHED_BATCH);
+    BOOST_TEST(low.stat.policy == SCHED_BATCH);
+    BOOST_TEST(low.stat.nice == std::min(creator_nice + ad::low_scheduling_nice_increment, 19));
+
+    const seen idle = run_in(ab::os_scheduling::idle);
+    BOOST_TEST(idle.policy == SCHED_IDLE);
+    BOOST_TEST(idle.stat.policy == SCHED_IDLE);
+}
+
+BOOST_AUTO_TEST_CASE(the_calling_thread_keeps_its_class_when_a_pool_of_idle_workers_runs)
+{
+    const int before = sched_getscheduler(0);
+    ab::blocking_pool pool({.max_threads = 2, .worker_scheduling = ab::os_scheduling::idle});
+    ab::async_blocking(
+        pool.get_executor(), [] { return 0; }, boost::asio::use_future)
+        .get();
+    BOOST_TEST(sched_getscheduler(0) == before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+BOOST_AUTO_TEST_CASE(metrics_print_effective_max_threads_and_cpu_bound_running)
+{
+    ab::pool_metrics m;
+    m.effective_max_threads = 37;
+    m.cpu_bound_running = 3;
+    std::ostringstream text;
+    text << m;
+    BOOST_TEST(text.str().find("effective_max_threads=37") != std::string::npos);
+    BOOST_TEST(text.str().find("cpu_bound_running=3") != std::string::npos);
+    const std::string json = ab::to_json(m);
+    BOOST_TEST(json.find("\"effective_max_threads\":37") != std::string::npos);
+    BOOST_TEST(json.find("\"cpu_bound_running\":3") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
