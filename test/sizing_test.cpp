@@ -4,6 +4,7 @@
 
 #include "cgroup.hpp"
 #include "cpu_budget.hpp"
+#include "cpu_demand.hpp"
 #include "thread_cpu_clock.hpp"
 #include "thread_limit.hpp"
 #include "thread_scheduling.hpp"
@@ -241,6 +242,75 @@ BOOST_AUTO_TEST_CASE(thread_cpu_clock_counts_computing_and_not_blocking)
     BOOST_REQUIRE(idle.has_value());
     BOOST_TEST(busy->count() >= std::chrono::nanoseconds(20ms).count());
     BOOST_TEST(idle->count() < std::chrono::nanoseconds(20ms).count());
+}
+
+BOOST_AUTO_TEST_CASE(schedstat_gives_time_on_a_cpu_and_time_waiting_for_one)
+{
+    const auto t = ad::parse_schedstat("191614563 16708179 414\n").value();
+    BOOST_TEST(t.on_cpu.count() == 191614563);
+    BOOST_TEST(t.waiting.count() == 16708179);
+    BOOST_TEST(!ad::parse_schedstat("191614563\n"));
+    BOOST_TEST(!ad::parse_schedstat("none"));
+}
+
+BOOST_AUTO_TEST_CASE(cpu_demand_counts_waiting_for_a_cpu_as_wanting_one)
+{
+    const ad::thread_times start{1s, 2s};
+    BOOST_TEST(ad::cpu_demand(start, {1s + 2ms, 2s + 6ms}, 10ms) == 0.8, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(ad::cpu_demand(start, {1s + 1ms, 2s}, 10ms) == 0.1, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(ad::cpu_demand(start, {1s + 9ms, 2s + 9ms}, 10ms) == 1.0); // clock skew between readings
+    BOOST_TEST(ad::cpu_demand(start, start, 0ms) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(running_calls_at_half_a_cpu_or_more_count_as_cpu_bound)
+{
+    ad::running_cpu r;
+    r.add(0.9);
+    r.add(0.05);
+    r.add(ad::cpu_bound_share);
+    BOOST_TEST(r.cpu_bound == 2u);
+    BOOST_TEST(r.blocked == 1u);
+    BOOST_TEST(r.cpus_wanted == 1.45, boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(a_computing_thread_wants_a_cpu_and_a_blocked_one_does_not)
+{
+    test::gate release;
+    std::atomic<pid_t> computing_tid{0}, blocked_tid{0};
+    std::atomic<bool> stop{false};
+    std::thread computing([&] {
+        computing_tid = gettid();
+        volatile unsigned long sink = 0;
+        while (!stop.load(std::memory_order_relaxed))
+            sink = sink + 1;
+    });
+    std::thread blocked([&] {
+        blocked_tid = gettid();
+        release.wait();
+    });
+    BOOST_TEST(test::eventually([&] { return computing_tid != 0 && release.waiting() == 1; }));
+    auto read = [](std::thread& t, pid_t tid) {
+        return ad::read_thread_times(tid, t.native_handle()).value();
+    };
+    const auto c0 = read(computing, computing_tid), b0 = read(blocked, blocked_tid);
+    const auto w0 = std::chrono::steady_clock::now();
+    // Wait until the computing thread has used 20 ms of CPU, however long that takes here.
+    BOOST_TEST(test::eventually([&] { return read(computing, computing_tid).on_cpu - c0.on_cpu >= 20ms; }));
+    const auto c1 = read(computing, computing_tid), b1 = read(blocked, blocked_tid);
+    const auto wall = std::chrono::steady_clock::now() - w0;
+    stop = true;
+    release.open();
+    computing.join();
+    blocked.join();
+    BOOST_TEST(ad::cpu_demand(b0, b1, wall) < ad::cpu_bound_share);
+    // Without the kernel's run delay (no schedstat), a computing thread preempted on a loaded
+    // machine may show less.
+    const auto own = ad::read_small_file("/proc/thread-self/schedstat");
+    const auto own_times = own ? ad::parse_schedstat(*own) : std::nullopt;
+    if (own_times && own_times->on_cpu.count() != 0)
+        BOOST_TEST(ad::cpu_demand(c0, c1, wall) >= ad::cpu_bound_share);
+    else
+        BOOST_TEST_MESSAGE("no scheduler statistics: a computing thread's demand is not checked");
 }
 
 // ---------------------------------------------------------------------------------------------
