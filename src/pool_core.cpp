@@ -881,6 +881,8 @@ void pool_core::monitor_needed_locked(clock::time_point wake_at)
     if (!monitor_.joinable()) {
         try {
             monitor_ = std::thread([this] {
+                // Started by whichever thread first needed it, often a worker in a lower class.
+                restore_this_thread(worker_base_nice_);
                 pthread_setname_np(pthread_self(), "ab-monitor");
                 monitor_loop();
             });

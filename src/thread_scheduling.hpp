@@ -18,6 +18,12 @@ int this_thread_nice() noexcept;
 /// the OS refused (a sandbox filtering the calls), leaving the thread in the class it had.
 bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept;
 
+/// Best effort to put the calling thread back in the normal class at `base_nice`: for a pool
+/// thread that is not a worker (the monitor) but may have been started by one, and inherited
+/// its class. Leaving `low` is always allowed (SCHED_BATCH to SCHED_OTHER); lowering the nice
+/// value or leaving `idle` needs CAP_SYS_NICE or RLIMIT_NICE, else the thread keeps them.
+void restore_this_thread(int base_nice) noexcept;
+
 } // namespace asio_blocking::detail
 
 #endif

@@ -377,6 +377,45 @@ BOOST_AUTO_TEST_CASE(the_calling_thread_keeps_its_class_when_a_pool_of_idle_work
     BOOST_TEST(sched_getscheduler(0) == before);
 }
 
+BOOST_AUTO_TEST_CASE(a_monitor_started_by_a_low_priority_worker_runs_in_the_normal_class)
+{
+    // Policies of this process's threads named `name`, from /proc/self/task/<tid>/stat.
+    auto policies_of = [](const std::string& name) {
+        std::vector<int> policies;
+        for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+            std::ifstream comm(task.path() / "comm");
+            std::string n;
+            std::getline(comm, n);
+            if (n != name)
+                continue;
+            std::ifstream in(task.path() / "stat");
+            std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            std::istringstream rest(text.substr(text.rfind(')') + 2));
+            std::string field;
+            for (int f = 3; rest >> field; ++f)
+                if (f == 41)
+                    policies.push_back(std::stoi(field));
+        }
+        return policies;
+    };
+    ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+    test::gate release;
+    std::atomic<bool> second_ran{false};
+    auto ex = pool.get_executor();
+    // The worker queues a call with a deadline: the monitor starts on the worker's thread.
+    boost::asio::post(ex, [&] {
+        boost::asio::post(boost::asio::require(ex, ab::with_queue_timeout(std::chrono::hours(1))),
+                          [&] { second_ran = true; });
+        release.wait();
+    });
+    BOOST_TEST(test::eventually([&] { return !policies_of("ab-monitor").empty(); }));
+    const auto policies = policies_of("ab-monitor");
+    release.open();
+    BOOST_TEST(test::eventually([&] { return second_ran.load(); }));
+    for (int policy : policies)
+        BOOST_TEST(policy == SCHED_OTHER);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metrics
 
