@@ -826,6 +826,55 @@ scenario_result metrics_overhead(const config& cfg)
     return r;
 }
 
+scenario_result busy_machine(const config& cfg)
+{
+    // What a lower scheduling class costs the blocking calls themselves: while other threads
+    // (here `cores` normal-class spinners, as another busy process in the same cgroup would be)
+    // keep every core busy, a call that sleeps 1 ms and then computes 50 us needs the CPU briefly
+    // after each wake-up. SCHED_IDLE workers get it only when a core falls idle.
+    const long n = cfg.scale(100, 20);
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    scenario_result r{"busy-machine " + std::to_string(n) + " sequential calls of (1 ms sleep, 50 us CPU) while " +
+                          std::to_string(cores) + " normal threads spin (async_blocking: max_threads = 1)",
+                      "wall_ms",
+                      "ms",
+                      false,
+                      {}};
+    for (const auto& [label, scheduling] :
+         {std::pair{"normal", ab::os_scheduling::normal}, std::pair{"low", ab::os_scheduling::low},
+          std::pair{"idle", ab::os_scheduling::idle}}) {
+        figures f;
+        for (int rep = 0; rep < cfg.reps; ++rep) {
+            std::atomic<bool> stop{false};
+            std::vector<std::thread> spinners;
+            for (std::size_t i = 0; i < cores; ++i)
+                spinners.emplace_back([&stop] {
+                    while (!stop.load(std::memory_order_relaxed))
+                        burn_cpu(100us);
+                });
+            ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = scheduling});
+            const auto start = clock_type::now();
+            for (long i = 0; i < n; ++i)
+                ab::async_blocking(
+                    pool.get_executor(),
+                    [] {
+                        std::this_thread::sleep_for(1ms);
+                        burn_thread_cpu(50us);
+                    },
+                    asio::use_future)
+                    .get();
+            const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+            stop = true;
+            for (auto& t : spinners)
+                t.join();
+            f.values["wall_ms"].push_back(ms);
+            f.values["x_ideal"].push_back(ms / (n * 1.05));
+        }
+        r.contenders.emplace_back(std::string("async_blocking ") + label, std::move(f));
+    }
+    return r;
+}
+
 std::string machine_description()
 {
     std::ifstream cpuinfo("/proc/cpuinfo");
@@ -844,15 +893,15 @@ int main(int argc, char** argv)
 {
     config cfg;
     std::string scenario = "all", json_path;
-    const std::vector<std::string> names = {"tiny-throughput",  "tiny-latency", "burst-sleep",
-                                            "queued-memory",    "loop-lag",     "idle-cost",
-                                            "metrics-overhead", "cpu-backlog",  "mixed"};
+    const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep",      "queued-memory",
+                                            "loop-lag",        "idle-cost",    "metrics-overhead", "cpu-backlog",
+                                            "mixed",           "busy-machine"};
     po::options_description desc("asio_blocking_bench: async_blocking against hand-rolled alternatives\n\nOptions");
     desc.add_options()("help,h", "show this help")(
         "scenario", po::value(&scenario)->default_value(scenario),
         "tiny-throughput, tiny-latency, burst-sleep, queued-memory, loop-lag, idle-cost, metrics-overhead, "
-        "cpu-backlog, mixed, or all")("reps", po::value(&cfg.reps)->default_value(cfg.reps),
-                                      "repetitions per contender")(
+        "cpu-backlog, mixed, busy-machine, or all")("reps", po::value(&cfg.reps)->default_value(cfg.reps),
+                                                    "repetitions per contender")(
         "json", po::value(&json_path), "write all figures as JSON")("smoke", "tiny sizes, one repetition (CI)");
     po::variables_map vm;
     try {
@@ -905,6 +954,8 @@ int main(int argc, char** argv)
         add(cpu_backlog(cfg));
     if (wanted("mixed"))
         add(mixed(cfg));
+    if (wanted("busy-machine"))
+        add(busy_machine(cfg));
     if (!json_path.empty()) {
         std::ofstream out(json_path);
         out << to_json(results, machine);
