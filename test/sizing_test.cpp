@@ -216,6 +216,22 @@ BOOST_AUTO_TEST_CASE(effective_max_threads_is_max_threads_unless_the_os_allows_f
         BOOST_TEST(m.effective_max_threads == 16u);
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_thread_start_lowers_the_cap_until_it_recovers)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    ad::thread_cap cap(std::optional<std::size_t>(100));
+    BOOST_TEST(cap.limit(512, t0) == 100u); // the OS allows fewer than max_threads
+    BOOST_TEST(cap.limit(16, t0) == 16u);
+    cap.start_failed(7, t0);
+    BOOST_TEST(cap.limit(512, t0 + 10ms) == 7u);
+    BOOST_TEST(cap.limit(4, t0 + 10ms) == 4u);
+    BOOST_TEST(cap.limit(512, t0 + ad::thread_cap::recovery) == 100u);
+    cap.start_failed(0, t0 + 2s); // even with none left, one thread may still be tried
+    BOOST_TEST(cap.limit(512, t0 + 2s) == 1u);
+    BOOST_TEST(ad::thread_cap(std::nullopt).limit(512, t0) == 512u);
+    BOOST_TEST(ad::thread_cap(std::optional<std::size_t>(0)).limit(512, t0) == 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Per-thread CPU time
 
