@@ -1,8 +1,6 @@
 // How much CPU a running worker wants: its time on a CPU plus its time waiting for one.
 #include "cpu_demand.hpp"
 
-#include "thread_cpu_clock.hpp"
-
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -39,7 +37,7 @@ std::optional<thread_times> parse_schedstat(std::string_view schedstat)
     return thread_times{std::chrono::nanoseconds(*on_cpu), std::chrono::nanoseconds(*waiting)};
 }
 
-std::optional<thread_times> read_thread_times(pid_t tid, pthread_t thread)
+std::optional<thread_times> read_thread_times(pid_t tid, const thread_cpu_clock& cpu_clock)
 {
     // open/read/close rather than a stream: the monitor reads one file per running worker.
     const std::string path = "/proc/self/task/" + std::to_string(tid) + "/schedstat";
@@ -54,8 +52,7 @@ std::optional<thread_times> read_thread_times(pid_t tid, pthread_t thread)
                 times && (times->on_cpu.count() != 0 || times->waiting.count() != 0))
                 return times;
     }
-    const auto clock = thread_cpu_clock::of(thread);
-    const auto used = clock ? clock->used() : std::nullopt;
+    const auto used = cpu_clock.used();
     if (!used)
         return std::nullopt;
     return thread_times{*used, std::chrono::nanoseconds(0)};

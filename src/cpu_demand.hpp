@@ -5,9 +5,10 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
-#include <pthread.h>
 #include <string_view>
 #include <sys/types.h>
+
+#include "thread_cpu_clock.hpp"
 
 namespace asio_blocking::detail {
 
@@ -26,9 +27,10 @@ struct thread_times {
 /// Parses /proc/<pid>/task/<tid>/schedstat ("on-cpu-ns run-delay-ns timeslices").
 std::optional<thread_times> parse_schedstat(std::string_view schedstat);
 
-/// Reads thread `tid` of this process: schedstat if the kernel has it, else the CPU-time clock
-/// of `thread` (the same thread) with no waiting time; nullopt if neither can be read.
-std::optional<thread_times> read_thread_times(pid_t tid, pthread_t thread);
+/// Reads thread `tid` of this process: schedstat if the kernel has it, else `cpu_clock` (the
+/// same thread's CPU-time clock) with no waiting time; nullopt if neither can be read. Safe on
+/// a thread that has exited (both name it by number), though the answer is then meaningless.
+std::optional<thread_times> read_thread_times(pid_t tid, const thread_cpu_clock& cpu_clock);
 
 /// CPUs a thread wanted between two readings `wall` apart: (on CPU + waiting) / wall, in [0, 1].
 double cpu_demand(const thread_times& before, const thread_times& after, std::chrono::nanoseconds wall);

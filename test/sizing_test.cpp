@@ -306,7 +306,7 @@ BOOST_AUTO_TEST_CASE(a_computing_thread_wants_a_cpu_and_a_blocked_one_does_not)
     });
     BOOST_TEST(test::eventually([&] { return computing_tid != 0 && release.waiting() == 1; }));
     auto read = [](std::thread& t, pid_t tid) {
-        return ad::read_thread_times(tid, t.native_handle()).value();
+        return ad::read_thread_times(tid, ad::thread_cpu_clock::of(t.native_handle()).value()).value();
     };
     const auto c0 = read(computing, computing_tid), b0 = read(blocked, blocked_tid);
     const auto w0 = std::chrono::steady_clock::now();
