@@ -209,6 +209,11 @@ BOOST_AUTO_TEST_CASE(a_backlog_of_blocking_calls_grows_and_a_new_worker_starts_t
     BOOST_TEST(d::decide_growth(s).start == 1u);
     s.asker = d::growth_asker::worker;
     BOOST_TEST(d::decide_growth(s).start == 2u); // a tree, not a chain
+    // While a thread starts, further submissions wait for it; new workers extend the tree.
+    s.starting = 1;
+    BOOST_TEST(d::decide_growth(s).start == 2u);
+    s.asker = d::growth_asker::submitter;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_cold_backlog_grows_once_the_oldest_call_has_run_long_enough)

@@ -39,8 +39,11 @@ growth_decision decide_growth(const growth_snapshot& s) noexcept
         const auto due = s.finished_calls > 0 ? stall : slow_call;
         return {0, std::max(due - s.oldest_running, std::chrono::steady_clock::duration(1us))};
     }
-    if (s.starting > 0 && (!blocking || s.starting >= concurrent_starts))
-        return {}; // tiny calls grow one thread at a time; the thread under way re-asks
+    // Tiny calls grow one thread at a time, and so do blocking ones except through new
+    // workers: each starts two once it has a call (a tree), while submissions, a burst of
+    // which would otherwise start concurrent_starts threads for one preempted call, wait.
+    if (s.starting > 0 && (!blocking || s.asker != growth_asker::worker || s.starting >= concurrent_starts))
+        return {};
     const std::size_t wanted = s.asker == growth_asker::worker && blocking ? 2 : 1;
     const std::size_t room = std::min(
         {s.max_threads - total, concurrent_starts - std::min(s.starting, concurrent_starts), s.queued - s.starting});
