@@ -47,60 +47,90 @@ void print_duration(std::ostream& os, std::chrono::nanoseconds d)
         os << ns / 1'000'000 << "ms";
 }
 
-void print_latency(std::ostream& os, const char* name, const latency_summary& l)
-{
-    os << ' ' << name << "{n=" << l.count << " p50=";
-    print_duration(os, l.p50);
-    os << " p90=";
-    print_duration(os, l.p90);
-    os << " p99=";
-    print_duration(os, l.p99);
-    os << " max=";
-    print_duration(os, l.max);
-    os << '}';
-}
+constexpr const char* priority_names[] = {"low", "normal", "high"};
 
-void json_latency(std::ostream& os, const char* name, const latency_summary& l)
-{
-    os << '"' << name << "\":{\"count\":" << l.count << ",\"p50_ns\":" << l.p50.count()
-       << ",\"p90_ns\":" << l.p90.count() << ",\"p99_ns\":" << l.p99.count() << ",\"max_ns\":" << l.max.count() << '}';
-}
+struct text_field {
+    std::ostream& os;
+    bool first = true;
+
+    void name(const char* n)
+    {
+        os << (first ? "" : " ") << n << '=';
+        first = false;
+    }
+    template <typename Number>
+    void operator()(const char* n, Number v)
+    {
+        name(n);
+        os << v;
+    }
+    void operator()(const char* n, const std::array<std::size_t, 3>& levels)
+    {
+        name(n);
+        os << '{';
+        for (std::size_t i = 0; i < levels.size(); ++i)
+            os << (i ? " " : "") << priority_names[i] << '=' << levels[i];
+        os << '}';
+    }
+    void operator()(const char* n, const latency_summary& l)
+    {
+        name(n);
+        os << "{n=" << l.count << " p50=";
+        print_duration(os, l.p50);
+        os << " p90=";
+        print_duration(os, l.p90);
+        os << " p99=";
+        print_duration(os, l.p99);
+        os << " max=";
+        print_duration(os, l.max);
+        os << '}';
+    }
+};
+
+struct json_field {
+    std::ostream& os;
+    bool first = true;
+
+    void name(const char* n)
+    {
+        os << (first ? "" : ",") << '"' << n << "\":";
+        first = false;
+    }
+    template <typename Number>
+    void operator()(const char* n, Number v)
+    {
+        name(n);
+        os << v;
+    }
+    void operator()(const char* n, const std::array<std::size_t, 3>& levels)
+    {
+        name(n);
+        os << '{';
+        for (std::size_t i = 0; i < levels.size(); ++i)
+            os << (i ? "," : "") << '"' << priority_names[i] << "\":" << levels[i];
+        os << '}';
+    }
+    void operator()(const char* n, const latency_summary& l)
+    {
+        name(n);
+        os << "{\"count\":" << l.count << ",\"p50_ns\":" << l.p50.count() << ",\"p90_ns\":" << l.p90.count()
+           << ",\"p99_ns\":" << l.p99.count() << ",\"max_ns\":" << l.max.count() << '}';
+    }
+};
 
 } // namespace
 
 std::ostream& operator<<(std::ostream& os, const pool_metrics& m)
 {
-    os << "threads=" << m.threads << " (idle=" << m.idle_threads << " busy=" << m.busy_threads
-       << ") queued=" << m.queued << " waiting_admission=" << m.waiting_admission
-       << " waiting_in_lanes=" << m.waiting_in_lanes << " effective_max_threads=" << m.effective_max_threads
-       << " cpu_bound_running=" << m.cpu_bound_running << " submitted=" << m.submitted << " completed=" << m.completed
-       << " failed=" << m.failed << " cancelled=" << m.cancelled << " (abandoned=" << m.abandoned
-       << ") rejected=" << m.rejected << " expired=" << m.expired << " started=" << m.threads_started
-       << " retired=" << m.threads_retired << " start_failures=" << m.thread_start_failures
-       << " peak_threads=" << m.peak_threads << " peak_queued=" << m.peak_queued;
-    print_latency(os, "queue_wait", m.queue_wait);
-    print_latency(os, "run_time", m.run_time);
+    for_each_field(m, text_field{os});
     return os;
 }
 
 std::string to_json(const pool_metrics& m)
 {
     std::ostringstream os;
-    os << "{\"threads\":" << m.threads << ",\"idle_threads\":" << m.idle_threads
-       << ",\"busy_threads\":" << m.busy_threads << ",\"queued\":" << m.queued
-       << ",\"queued_by_priority\":{\"low\":" << m.queued_by_priority[0] << ",\"normal\":" << m.queued_by_priority[1]
-       << ",\"high\":" << m.queued_by_priority[2] << "},\"waiting_admission\":" << m.waiting_admission
-       << ",\"waiting_in_lanes\":" << m.waiting_in_lanes << ",\"outstanding_work\":" << m.outstanding_work
-       << ",\"effective_max_threads\":" << m.effective_max_threads << ",\"cpu_bound_running\":" << m.cpu_bound_running
-       << ",\"submitted\":" << m.submitted << ",\"completed\":" << m.completed << ",\"failed\":" << m.failed
-       << ",\"cancelled\":" << m.cancelled << ",\"abandoned\":" << m.abandoned << ",\"rejected\":" << m.rejected
-       << ",\"expired\":" << m.expired << ",\"threads_started\":" << m.threads_started
-       << ",\"threads_retired\":" << m.threads_retired << ",\"thread_start_failures\":" << m.thread_start_failures
-       << ",\"hook_failures\":" << m.hook_failures << ",\"peak_threads\":" << m.peak_threads
-       << ",\"peak_queued\":" << m.peak_queued << ',';
-    json_latency(os, "queue_wait", m.queue_wait);
-    os << ',';
-    json_latency(os, "run_time", m.run_time);
+    os << '{';
+    for_each_field(m, json_field{os});
     os << '}';
     return os.str();
 }

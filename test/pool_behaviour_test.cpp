@@ -11,6 +11,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <random>
+#include <set>
 #include <system_error>
 #include <thread>
 #include <vector>

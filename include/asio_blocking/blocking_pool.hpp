@@ -18,8 +18,7 @@
 namespace asio_blocking {
 
 namespace detail {
-class pool_core;
-class lane_core;
+class engine;
 struct pool_executor_bits {
     static constexpr unsigned int blocking_never = 1;
     static constexpr unsigned int blocking_always = 2;
@@ -90,10 +89,11 @@ public:
     pool_metrics metrics() const;
 
     /// @private
-    detail::pool_core& core() const noexcept { return *core_; }
+    detail::engine& core() const noexcept { return *core_; }
 
 private:
-    std::shared_ptr<detail::pool_core> core_;
+    // Counted: the engine outlives this object while its threads or tracked work remain.
+    detail::engine* core_;
 };
 
 /// A standard Asio executor submitting work to a `blocking_pool`.
@@ -299,7 +299,7 @@ public:
     detail::call_target target() const noexcept { return {pool_, settings_}; }
 
     /// @private
-    detail::pool_core& core() const noexcept { return *core_; }
+    detail::engine& core() const noexcept { return *core_; }
 
 private:
     friend class blocking_pool;
@@ -325,7 +325,7 @@ private:
     blocking_pool* pool_;
     // The engine, reached directly: it outlives the pool object while any of its threads still
     // runs a call (after join_for gave up), and such calls may still hold tracked executors.
-    detail::pool_core* core_;
+    detail::engine* core_;
     Allocator allocator_;
     unsigned int bits_;
     detail::call_settings settings_;

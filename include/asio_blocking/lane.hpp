@@ -41,7 +41,7 @@ public:
 
 private:
     blocking_pool* pool_;
-    detail::lane_core* core_;
+    detail::lane_state* core_;
 };
 
 } // namespace asio_blocking

@@ -15,20 +15,12 @@ namespace asio_blocking::detail {
 
 /// The per-call settings a `blocking_pool` executor carries besides its pool.
 struct call_settings {
-    lane_core* lane = nullptr;
+    lane_state* lane = nullptr;
+    /// Longest wait before starting; 0 (or less) for none, `max()` for none either.
     std::chrono::steady_clock::duration queue_timeout{0};
     asio_blocking::priority prio = asio_blocking::priority::normal;
 
     friend bool operator==(const call_settings&, const call_settings&) = default;
-
-    /// Copies the settings into `op` before submission.
-    void apply(operation& op) const noexcept
-    {
-        op.priority_ = prio;
-        op.lane_ = lane;
-        if (queue_timeout > std::chrono::steady_clock::duration::zero())
-            op.deadline_ = std::chrono::steady_clock::now() + queue_timeout;
-    }
 };
 
 struct call_target {

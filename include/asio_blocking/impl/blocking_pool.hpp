@@ -2,8 +2,8 @@
 #ifndef ASIO_BLOCKING_IMPL_BLOCKING_POOL_HPP
 #define ASIO_BLOCKING_IMPL_BLOCKING_POOL_HPP
 
+#include <asio_blocking/detail/engine.hpp>
 #include <asio_blocking/detail/function_op.hpp>
-#include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/error.hpp>
 
 #include <boost/asio/error.hpp>
@@ -17,26 +17,22 @@
 namespace asio_blocking {
 namespace detail {
 
-/// Base of the function objects that deliver async_blocking completions to a handler whose
-/// executor is a blocking_pool: a pool accepts them even after stop(), until its threads are
-/// gone, so aborted calls are delivered rather than dropped.
-struct pool_completion_tag {};
-
-/// Submits `f` as a plain function op; throws queue_full on rejection, discards after stop.
+/// Submits `f` as a function op of `kind`; throws queue_full on rejection, discards after stop.
 template <typename Allocator, typename Function>
-void submit_function(pool_core& core, const call_settings& settings, const Allocator& a, Function&& f)
+void submit_function(engine& core, const call_settings& settings, const Allocator& a, Function&& f,
+                     op_kind kind = op_kind::plain)
 {
     using func_type = std::decay_t<Function>;
     auto* op = function_op<func_type, Allocator>::create(a, std::forward<Function>(f));
-    settings.apply(*op);
-    op->bypass_stop_ = std::is_base_of_v<pool_completion_tag, func_type>;
-    switch (core.submit(op)) {
-    case pool_core::admission::accepted:
+    op->priority_ = settings.prio;
+    op->kind_ = kind;
+    switch (core.submit(op, settings)) {
+    case engine::admission::accepted:
         return;
-    case pool_core::admission::refused_full:
+    case engine::admission::refused_full:
         op->destroy();
         throw boost::system::system_error(make_error_code(error::queue_full));
-    case pool_core::admission::refused_stopped:
+    case engine::admission::refused_stopped:
         op->destroy(); // as with a stopped thread_pool: the function never runs
         return;
     }
@@ -49,7 +45,7 @@ template <typename Function>
 void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) const
 {
     using func_type = std::decay_t<Function>;
-    detail::pool_core& core = *core_;
+    detail::engine& core = *core_;
     const bool may_run_inline = settings_.lane == nullptr && core.running_in_this_thread();
 
     if constexpr ((Bits & blocking_always) != 0) {

@@ -1,0 +1,53 @@
+// How many threads a pool should start now: a pure function of a snapshot of its state.
+#include "growth_policy.hpp"
+
+#include <algorithm>
+
+namespace asio_blocking::detail {
+
+unsigned growth_policy::next_slow_share(unsigned slow_share, std::uint64_t finished_before,
+                                        std::chrono::steady_clock::duration run_time) noexcept
+{
+    const unsigned sample = run_time >= slow_call ? 256 : 0;
+    if (finished_before == 0)
+        return sample;
+    return slow_share - slow_share / 8 + sample / 8;
+}
+
+growth_decision decide_growth(const growth_snapshot& s) noexcept
+{
+    using namespace growth_policy;
+    const std::size_t total = s.threads + s.starting;
+    if (total >= s.max_threads)
+        return {};
+    if (total < s.min_threads)
+        return {s.min_threads - total};
+    // A worker is free (between calls), or the threads on their way will take the backlog.
+    if (s.queued <= s.starting || s.busy < s.threads)
+        return {};
+    if (total == 0)
+        return {1};
+    if (s.since_start_failure < start_failure_backoff)
+        return {0, start_failure_backoff - s.since_start_failure};
+
+    // Blocking calls: most recent ones were slow, or (none finished yet) the oldest has
+    // already run that long.
+    const bool blocking = s.finished_calls > 0 ? s.slow_share >= slow_majority : s.oldest_running >= slow_call;
+    const bool stalled = s.oldest_running >= stall;
+    if (!blocking && !stalled) {
+        // Look again once the oldest call could count as blocking (or stalled).
+        const auto due = s.finished_calls > 0 ? stall : slow_call;
+        return {0, std::max(due - s.oldest_running, std::chrono::steady_clock::duration(1us))};
+    }
+    // Tiny calls grow one thread at a time, and so do blocking ones except through new
+    // workers: each starts two once it has a call (a tree), while submissions, a burst of
+    // which would otherwise start concurrent_starts threads for one preempted call, wait.
+    if (s.starting > 0 && (!blocking || s.asker != growth_asker::worker || s.starting >= concurrent_starts))
+        return {};
+    const std::size_t wanted = s.asker == growth_asker::worker && blocking ? 2 : 1;
+    const std::size_t room = std::min(
+        {s.max_threads - total, concurrent_starts - std::min(s.starting, concurrent_starts), s.queued - s.starting});
+    return {std::min(wanted, room)};
+}
+
+} // namespace asio_blocking::detail

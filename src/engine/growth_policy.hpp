@@ -1,0 +1,81 @@
+// How many threads a pool should start now: a pure function of a snapshot of its state.
+#ifndef ASIO_BLOCKING_SRC_ENGINE_GROWTH_POLICY_HPP
+#define ASIO_BLOCKING_SRC_ENGINE_GROWTH_POLICY_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace asio_blocking::detail {
+
+/// Who asks: a worker that has just taken its first call may start two threads (growth as a
+/// tree, so a cold burst of blocking calls reaches max_threads in a few thread-start times);
+/// everyone else starts at most one.
+enum class growth_asker : unsigned char { submitter, worker, monitor };
+
+/// What the policy sees. The coordinator fills it under the pool's lock (see
+/// coordinator::growth_snapshot_locked); the monitor adds CPU-time figures while there is a
+/// backlog.
+struct growth_snapshot {
+    using duration = std::chrono::steady_clock::duration;
+
+    // Queue and threads.
+    std::size_t queued = 0;   ///< Calls waiting for a worker.
+    std::size_t threads = 0;  ///< Workers alive.
+    std::size_t starting = 0; ///< Thread starts under way.
+    std::size_t busy = 0;     ///< Workers running a call (or between two calls).
+    std::size_t min_threads = 0;
+    std::size_t max_threads = 1;
+
+    // Recent run times: a decayed share of finished calls that ran at least
+    // `growth_policy::slow_call`, so one preempted tiny call does not look blocking.
+    std::uint64_t finished_calls = 0; ///< Calls that ran since the pool started (0: nothing known).
+    unsigned slow_share = 0;          ///< 0..256: recent calls that were slow, out of 256.
+
+    // Stall age: how long the longest-running call has been running (zero if none runs).
+    duration oldest_running{0};
+
+    // Thread start failures.
+    std::uint64_t start_failures = 0;               ///< Since the pool started.
+    duration since_start_failure = duration::max(); ///< Since the last one (max: none).
+
+    // CPU time of the running calls (issue 13). Not measured yet: -1 / 0.
+    double running_cpus = -1;          ///< CPUs the running calls used recently; < 0: unknown.
+    double cpu_limit = 0;              ///< CPUs the pool may use; 0: unknown.
+    std::size_t cpu_bound_running = 0; ///< Running calls judged CPU-bound.
+
+    growth_asker asker = growth_asker::submitter;
+};
+
+struct growth_decision {
+    /// Threads to start now.
+    std::size_t start = 0;
+    /// If nothing starts now: when the same backlog is worth looking at again (max: never).
+    std::chrono::steady_clock::duration recheck_after = std::chrono::steady_clock::duration::max();
+};
+
+namespace growth_policy {
+using namespace std::chrono_literals;
+/// Calls running at least this long count as slow (blocking): a backlog of them grows the pool.
+inline constexpr std::chrono::steady_clock::duration slow_call = 50us;
+/// Slow if at least this share (of 256) of recent calls were: a majority, not one outlier.
+inline constexpr unsigned slow_majority = 128;
+/// Tiny calls grow the pool only once one has run this long: longer than a scheduler time
+/// slice, so a worker that was merely preempted does not look stalled.
+inline constexpr std::chrono::steady_clock::duration stall = 10ms;
+/// After a failed thread start, growth pauses this long rather than retrying in a loop.
+inline constexpr std::chrono::steady_clock::duration start_failure_backoff = 50ms;
+/// Most thread starts under way at once (blocking calls only).
+inline constexpr std::size_t concurrent_starts = 4;
+
+/// Folds one finished call's run time into `slow_share` (a moving share over ~8 calls).
+unsigned next_slow_share(unsigned slow_share, std::uint64_t finished_before,
+                         std::chrono::steady_clock::duration run_time) noexcept;
+} // namespace growth_policy
+
+/// The decision for `s`. Pure: no clock, no state.
+growth_decision decide_growth(const growth_snapshot& s) noexcept;
+
+} // namespace asio_blocking::detail
+
+#endif
