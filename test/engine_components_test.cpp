@@ -225,7 +225,32 @@ BOOST_AUTO_TEST_CASE(a_cold_backlog_grows_once_the_oldest_call_has_run_long_enou
     BOOST_TEST(decision.start == 0u);
     BOOST_TEST((decision.recheck_after <= d::growth_policy::slow_call));
     s.oldest_running = d::growth_policy::slow_call;
+    s.oldest_activity = d::thread_activity::sleeping;
     BOOST_TEST(d::decide_growth(s).start == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_long_call_whose_thread_is_runnable_is_preempted_not_stalled)
+{
+    // A loaded machine: a tiny call's thread waits for a CPU for 15 ms. Another thread would
+    // only contend for the same CPUs.
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 1000;
+    s.oldest_running = 15ms;
+    s.oldest_activity = d::thread_activity::runnable;
+    s.asker = d::growth_asker::monitor;
+    auto decision = d::decide_growth(s);
+    BOOST_TEST(decision.start == 0u);
+    BOOST_TEST((decision.recheck_after == d::growth_policy::activity_poll)); // and looks again
+    // Submissions and workers cannot tell (unknown): they leave it to the monitor, at once.
+    s.oldest_activity = d::thread_activity::unknown;
+    s.asker = d::growth_asker::submitter;
+    decision = d::decide_growth(s);
+    BOOST_TEST(decision.start == 0u);
+    BOOST_TEST((decision.recheck_after < 1ms));
+    // The same before any call finished.
+    s.finished_calls = 0;
+    s.oldest_activity = d::thread_activity::runnable;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_stalled_tiny_call_grows_one_thread_at_a_time)
@@ -233,6 +258,7 @@ BOOST_AUTO_TEST_CASE(a_stalled_tiny_call_grows_one_thread_at_a_time)
     d::growth_snapshot s = busy_pool();
     s.finished_calls = 1000;
     s.oldest_running = d::growth_policy::stall;
+    s.oldest_activity = d::thread_activity::sleeping;
     s.asker = d::growth_asker::worker;
     BOOST_TEST(d::decide_growth(s).start == 1u);
     s.starting = 1;

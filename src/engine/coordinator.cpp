@@ -10,6 +10,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -623,8 +624,10 @@ void coordinator::worker_loop(worker* self)
 {
     current_engine = this;
     std::size_t index;
+    const pid_t tid = ::gettid();
     {
         std::lock_guard lk(mutex_);
+        self->tid = tid;
         index = workers_.started(self);
         threads_observed_.store(workers_.threads(), std::memory_order_relaxed);
         ++counters_.totals.threads_started;
@@ -760,6 +763,8 @@ growth_snapshot coordinator::growth_snapshot_locked(steady_time now, growth_aske
     s.slow_share = slow_share_;
     const steady_time oldest = workers_.oldest_call_start();
     s.oldest_running = oldest == steady_time::max() || now < oldest ? clock::duration::zero() : now - oldest;
+    if (s.finished_calls == 0 && cold_sleep_seen_)
+        s.oldest_activity = thread_activity::sleeping;
     s.start_failures = counters_.totals.thread_start_failures;
     if (s.start_failures > 0)
         s.since_start_failure = now - last_start_failure_;
@@ -828,7 +833,27 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
     if (now >= growth_recheck_at_)
         growth_recheck_at_ = steady_time::max();
     if (backlog_waits_locked() && growth_recheck_at_ == steady_time::max()) {
-        const growth_decision d = decide_growth(growth_snapshot_locked(now, growth_asker::monitor));
+        growth_snapshot s = growth_snapshot_locked(now, growth_asker::monitor);
+        const auto long_after = s.finished_calls > 0 ? growth_policy::stall : growth_policy::slow_call;
+        if (s.oldest_running >= long_after && s.oldest_activity == thread_activity::unknown) {
+            // A long call: is its thread asleep (blocked) or runnable (computing, or preempted on
+            // a loaded machine)? Only the first would let another thread help.
+            const pid_t tid = workers_.oldest_call_thread();
+            lk.unlock();
+            const thread_activity activity = worker_set::activity_of(tid);
+            lk.lock();
+            // Deciding now answers any look asked for meanwhile (submissions ask for one at
+            // once while a cold backlog's oldest call is long).
+            growth_recheck_at_ = steady_time::max();
+            if (!backlog_waits_locked())
+                return deadlines_.earliest();
+            s = growth_snapshot_locked(now, growth_asker::monitor);
+            if (workers_.oldest_call_thread() == tid)
+                s.oldest_activity = activity;
+            if (s.finished_calls == 0 && s.oldest_activity == thread_activity::sleeping)
+                cold_sleep_seen_ = true;
+        }
+        const growth_decision d = decide_growth(s);
         if (d.start > 0) {
             for (std::size_t i = 0; i < d.start; ++i)
                 workers_.reserve();

@@ -152,7 +152,8 @@ private:
     // The one call whose queue wait is being measured (see engine_counters::queue_wait_sampling).
     const operation* sampled_op_ = nullptr;
     steady_time sampled_since_{};
-    unsigned slow_share_ = 0; // see growth_snapshot::slow_share
+    unsigned slow_share_ = 0;      // see growth_snapshot::slow_share
+    bool cold_sleep_seen_ = false; // the monitor saw the first calls asleep: new workers grow a tree
     steady_time last_start_failure_{};
 
     engine_counters counters_;

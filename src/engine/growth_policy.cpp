@@ -30,14 +30,21 @@ growth_decision decide_growth(const growth_snapshot& s) noexcept
     if (s.since_start_failure < start_failure_backoff)
         return {0, start_failure_backoff - s.since_start_failure};
 
-    // Blocking calls: most recent ones were slow, or (none finished yet) the oldest has
-    // already run that long.
-    const bool blocking = s.finished_calls > 0 ? s.slow_share >= slow_majority : s.oldest_running >= slow_call;
-    const bool stalled = s.oldest_running >= stall;
+    // Blocking calls: most recent ones were slow, or (none finished yet) the oldest has already
+    // run that long, asleep. A stall: a call has run that long, asleep. A thread that is merely
+    // runnable is computing or preempted (a loaded machine): another thread would only contend.
+    const bool asleep = s.oldest_activity == thread_activity::sleeping;
+    const bool blocking =
+        s.finished_calls > 0 ? s.slow_share >= slow_majority : s.oldest_running >= slow_call && asleep;
+    const bool stalled = s.oldest_running >= stall && asleep;
     if (!blocking && !stalled) {
-        // Look again once the oldest call could count as blocking (or stalled).
+        // Look again once the oldest call could count as blocking (or stalled); if it already
+        // could, the monitor looks at its thread now, and again a little later while it stays
+        // runnable rather than asleep.
         const auto due = s.finished_calls > 0 ? stall : slow_call;
-        return {0, std::max(due - s.oldest_running, std::chrono::steady_clock::duration(1us))};
+        if (s.oldest_running < due)
+            return {0, due - s.oldest_running};
+        return {0, s.asker == growth_asker::monitor ? activity_poll : std::chrono::steady_clock::duration(1us)};
     }
     // Tiny calls grow one thread at a time, and so do blocking ones except through new
     // workers: each starts two once it has a call (a tree), while submissions, a burst of

@@ -13,6 +13,15 @@ namespace asio_blocking::detail {
 /// everyone else starts at most one.
 enum class growth_asker : unsigned char { submitter, worker, monitor };
 
+/// What the OS says the thread running the oldest call is doing. Only the monitor asks (it
+/// costs a read of /proc); the others report `unknown`, or `sleeping` once the monitor has
+/// seen a cold burst's calls sleep.
+enum class thread_activity : unsigned char {
+    unknown,
+    runnable, ///< On a CPU or waiting for one: computing, or preempted. More threads won't help.
+    sleeping, ///< Blocked (sleep, I/O, a lock): another thread could run the backlog.
+};
+
 /// What the policy sees. The coordinator fills it under the pool's lock (see
 /// coordinator::growth_snapshot_locked); the monitor adds CPU-time figures while there is a
 /// backlog.
@@ -32,8 +41,10 @@ struct growth_snapshot {
     std::uint64_t finished_calls = 0; ///< Calls that ran since the pool started (0: nothing known).
     unsigned slow_share = 0;          ///< 0..256: recent calls that were slow, out of 256.
 
-    // Stall age: how long the longest-running call has been running (zero if none runs).
+    // Stall age: how long the longest-running call has been running (zero if none runs), and
+    // whether its thread is blocked or merely busy (a preempted tiny call is not a stall).
     duration oldest_running{0};
+    thread_activity oldest_activity = thread_activity::unknown;
 
     // Thread start failures.
     std::uint64_t start_failures = 0;               ///< Since the pool started.
@@ -65,6 +76,8 @@ inline constexpr unsigned slow_majority = 128;
 inline constexpr std::chrono::steady_clock::duration stall = 10ms;
 /// After a failed thread start, growth pauses this long rather than retrying in a loop.
 inline constexpr std::chrono::steady_clock::duration start_failure_backoff = 50ms;
+/// How often the monitor looks again at a long call whose thread is runnable, not asleep.
+inline constexpr std::chrono::steady_clock::duration activity_poll = 2ms;
 /// Most thread starts under way at once (blocking calls only).
 inline constexpr std::size_t concurrent_starts = 4;
 

@@ -3,11 +3,15 @@
 
 #include <asio_blocking/detail/engine.hpp>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace asio_blocking::detail {
 
@@ -92,6 +96,36 @@ void worker_set::retire(worker* w) noexcept
     --threads_;
     index_used_[w->index] = false;
     spare_.push_back(w); // cannot throw in practice: spare_ never holds more than records_
+}
+
+thread_activity worker_set::activity_of(pid_t tid) noexcept
+{
+    if (tid == 0)
+        return thread_activity::unknown;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return thread_activity::unknown;
+    char buf[256];
+    const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0)
+        return thread_activity::unknown;
+    buf[n] = '\0';
+    // "tid (name) S ...": the state follows the last ')' (a name may contain one).
+    const char* close_paren = std::strrchr(buf, ')');
+    if (!close_paren || close_paren[1] != ' ')
+        return thread_activity::unknown;
+    switch (close_paren[2]) {
+    case 'R':
+        return thread_activity::runnable;
+    case 'S':
+    case 'D':
+        return thread_activity::sleeping;
+    default:
+        return thread_activity::unknown;
+    }
 }
 
 void worker_set::unpark(worker* w) noexcept

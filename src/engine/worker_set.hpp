@@ -2,7 +2,11 @@
 #ifndef ASIO_BLOCKING_SRC_ENGINE_WORKER_SET_HPP
 #define ASIO_BLOCKING_SRC_ENGINE_WORKER_SET_HPP
 
+#include "growth_policy.hpp"
+
 #include <asio_blocking/detail/operation.hpp>
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -23,6 +27,7 @@ struct worker {
     worker* busy_next = nullptr;                   // the busy list, in start order
     worker* busy_prev = nullptr;
     std::size_t index = 0;
+    pid_t tid = 0; // the OS's id of its thread
     bool parked = false;
     bool exit_requested = false;
 };
@@ -76,6 +81,10 @@ public:
     void end_call(worker* w) noexcept;
     /// Start of the longest-running call; max() if none runs.
     steady_time oldest_call_start() const noexcept { return busy_head_ ? busy_head_->since : steady_time::max(); }
+    /// The thread running the longest-running call; 0 if none runs.
+    pid_t oldest_call_thread() const noexcept { return busy_head_ ? busy_head_->tid : 0; }
+    /// What the OS says thread `tid` of this process is doing (reads /proc: not under a lock).
+    static thread_activity activity_of(pid_t tid) noexcept;
     template <typename F>
     void for_each_running(F&& f) const
     {
