@@ -1,39 +1,28 @@
-// How much CPU a running worker wants: its time on a CPU plus its time waiting for one.
+// How much CPU a running worker wants: its CPU time, or all of a CPU while it is runnable.
 #ifndef ASIO_BLOCKING_SRC_CPU_DEMAND_HPP
 #define ASIO_BLOCKING_SRC_CPU_DEMAND_HPP
 
 #include <chrono>
 #include <cstddef>
-#include <optional>
-#include <string_view>
-#include <sys/types.h>
 
 #include "thread_cpu_clock.hpp"
 
 namespace asio_blocking::detail {
 
-/// A thread's scheduler accounting at one instant.
+/// Whether the thread is runnable (on a CPU, or waiting for one) when it is read.
+enum class thread_state_now : unsigned char { runnable, not_runnable };
+
+/// CPUs a thread wanted between two readings of its CPU clock `wall` apart, in [0, 1].
 /**
- * Time on a CPU alone cannot tell a blocked call from a computing one on a busy machine: a
- * computing thread that waits for a core also gets little CPU time. Time spent runnable but
- * waiting (the scheduler's run delay) tells them apart; where the kernel does not report it,
- * `waiting` stays 0 and only CPU time counts.
+ * A thread runnable now wants a whole CPU: it is computing, or waiting for a core, and on a
+ * loaded machine a computing thread may have had none in the interval, so its CPU time alone
+ * would make it look blocked (and the pool would add threads that only take turns). Otherwise
+ * (asleep: I/O, a lock, a sleep) its CPU time over the interval says how much it computed.
+ * The kernel's own accounting of time spent waiting (schedstat's run delay) is no help here:
+ * it is counted only once the wait ends, and time on a CPU only at the scheduler's tick.
  */
-struct thread_times {
-    std::chrono::nanoseconds on_cpu{0};
-    std::chrono::nanoseconds waiting{0};
-};
-
-/// Parses /proc/<pid>/task/<tid>/schedstat ("on-cpu-ns run-delay-ns timeslices").
-std::optional<thread_times> parse_schedstat(std::string_view schedstat);
-
-/// Reads thread `tid` of this process: schedstat if the kernel has it, else `cpu_clock` (the
-/// same thread's CPU-time clock) with no waiting time; nullopt if neither can be read. Safe on
-/// a thread that has exited (both name it by number), though the answer is then meaningless.
-std::optional<thread_times> read_thread_times(pid_t tid, const thread_cpu_clock& cpu_clock);
-
-/// CPUs a thread wanted between two readings `wall` apart: (on CPU + waiting) / wall, in [0, 1].
-double cpu_demand(const thread_times& before, const thread_times& after, std::chrono::nanoseconds wall);
+double cpu_demand(std::chrono::nanoseconds cpu_before, std::chrono::nanoseconds cpu_after,
+                  std::chrono::nanoseconds wall, thread_state_now state) noexcept;
 
 /// A call whose thread wanted at least this share of a CPU counts as CPU-bound; less, as
 /// blocked (sleeping, waiting for I/O or a lock).

@@ -58,6 +58,14 @@ public:
         return cap > 0 ? cap : 1;
     }
 
+    /// How long until a lowered cap lifts; max() if it is not lowered.
+    std::chrono::steady_clock::duration lifts_after(steady_time now) const noexcept
+    {
+        if (!lowered_ || now - lowered_at_ >= recovery)
+            return std::chrono::steady_clock::duration::max();
+        return lowered_at_ + recovery - now;
+    }
+
     /// A thread start failed while `alive` threads were running or starting.
     void start_failed(std::size_t alive, steady_time now) noexcept
     {

@@ -9,6 +9,8 @@
 #include "thread_limit.hpp"
 #include "thread_scheduling.hpp"
 
+#include "engine/growth_policy.hpp"
+
 #include <asio_blocking/metrics.hpp>
 #include <asio_blocking/pool_options.hpp>
 
@@ -260,22 +262,14 @@ BOOST_AUTO_TEST_CASE(thread_cpu_clock_counts_computing_and_not_blocking)
     BOOST_TEST(idle->count() < std::chrono::nanoseconds(20ms).count());
 }
 
-BOOST_AUTO_TEST_CASE(schedstat_gives_time_on_a_cpu_and_time_waiting_for_one)
+BOOST_AUTO_TEST_CASE(cpu_demand_is_a_whole_cpu_while_runnable_else_the_cpu_time_used)
 {
-    const auto t = ad::parse_schedstat("191614563 16708179 414\n").value();
-    BOOST_TEST(t.on_cpu.count() == 191614563);
-    BOOST_TEST(t.waiting.count() == 16708179);
-    BOOST_TEST(!ad::parse_schedstat("191614563\n"));
-    BOOST_TEST(!ad::parse_schedstat("none"));
-}
-
-BOOST_AUTO_TEST_CASE(cpu_demand_counts_waiting_for_a_cpu_as_wanting_one)
-{
-    const ad::thread_times start{1s, 2s};
-    BOOST_TEST(ad::cpu_demand(start, {1s + 2ms, 2s + 6ms}, 10ms) == 0.8, boost::test_tools::tolerance(1e-9));
-    BOOST_TEST(ad::cpu_demand(start, {1s + 1ms, 2s}, 10ms) == 0.1, boost::test_tools::tolerance(1e-9));
-    BOOST_TEST(ad::cpu_demand(start, {1s + 9ms, 2s + 9ms}, 10ms) == 1.0); // clock skew between readings
-    BOOST_TEST(ad::cpu_demand(start, start, 0ms) == 0.0);
+    using st = ad::thread_state_now;
+    BOOST_TEST(ad::cpu_demand(1s, 1s + 2ms, 10ms, st::not_runnable) == 0.2, boost::test_tools::tolerance(1e-9));
+    // Runnable: computing, or waiting for a core it did not get (a loaded machine).
+    BOOST_TEST(ad::cpu_demand(1s, 1s, 10ms, st::runnable) == 1.0);
+    BOOST_TEST(ad::cpu_demand(1s, 1s + 11ms, 10ms, st::not_runnable) == 1.0); // clocks read apart
+    BOOST_TEST(ad::cpu_demand(1s, 1s, 0ms, st::not_runnable) == 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(running_calls_at_half_a_cpu_or_more_count_as_cpu_bound)
@@ -287,46 +281,6 @@ BOOST_AUTO_TEST_CASE(running_calls_at_half_a_cpu_or_more_count_as_cpu_bound)
     BOOST_TEST(r.cpu_bound == 2u);
     BOOST_TEST(r.blocked == 1u);
     BOOST_TEST(r.cpus_wanted == 1.45, boost::test_tools::tolerance(1e-9));
-}
-
-BOOST_AUTO_TEST_CASE(a_computing_thread_wants_a_cpu_and_a_blocked_one_does_not)
-{
-    test::gate release;
-    std::atomic<pid_t> computing_tid{0}, blocked_tid{0};
-    std::atomic<bool> stop{false};
-    std::thread computing([&] {
-        computing_tid = gettid();
-        volatile unsigned long sink = 0;
-        while (!stop.load(std::memory_order_relaxed))
-            sink = sink + 1;
-    });
-    std::thread blocked([&] {
-        blocked_tid = gettid();
-        release.wait();
-    });
-    BOOST_TEST(test::eventually([&] { return computing_tid != 0 && release.waiting() == 1; }));
-    auto read = [](std::thread& t, pid_t tid) {
-        return ad::read_thread_times(tid, ad::thread_cpu_clock::of(t.native_handle()).value()).value();
-    };
-    const auto c0 = read(computing, computing_tid), b0 = read(blocked, blocked_tid);
-    const auto w0 = std::chrono::steady_clock::now();
-    // Wait until the computing thread has used 20 ms of CPU, however long that takes here.
-    BOOST_TEST(test::eventually([&] { return read(computing, computing_tid).on_cpu - c0.on_cpu >= 20ms; }));
-    const auto c1 = read(computing, computing_tid), b1 = read(blocked, blocked_tid);
-    const auto wall = std::chrono::steady_clock::now() - w0;
-    stop = true;
-    release.open();
-    computing.join();
-    blocked.join();
-    BOOST_TEST(ad::cpu_demand(b0, b1, wall) < ad::cpu_bound_share);
-    // Without the kernel's run delay (no schedstat), a computing thread preempted on a loaded
-    // machine may show less.
-    const auto own = ad::read_small_file("/proc/thread-self/schedstat");
-    const auto own_times = own ? ad::parse_schedstat(*own) : std::nullopt;
-    if (own_times && own_times->on_cpu.count() != 0)
-        BOOST_TEST(ad::cpu_demand(c0, c1, wall) >= ad::cpu_bound_share);
-    else
-        BOOST_TEST_MESSAGE("no scheduler statistics: a computing thread's demand is not checked");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,6 +384,234 @@ BOOST_AUTO_TEST_CASE(a_monitor_started_by_a_low_priority_worker_runs_in_the_norm
     BOOST_TEST(test::eventually([&] { return second_ran.load(); }));
     for (int policy : policies)
         BOOST_TEST(policy == SCHED_OTHER);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Growth with CPU figures: the pure policy, on synthetic snapshots
+
+namespace {
+
+/// A warm pool of 4 busy workers with a backlog of slow calls, on 2 CPUs.
+ad::growth_snapshot slow_backlog()
+{
+    ad::growth_snapshot s;
+    s.queued = 20;
+    s.threads = s.busy = 4;
+    s.max_threads = 64;
+    s.finished_calls = 100;
+    s.slow_share = 256;
+    s.oldest_running = 3ms;
+    s.cpu_limit = 2;
+    s.asker = ad::growth_asker::worker;
+    return s;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_backlog_behind_blocked_calls_grows_while_cpus_are_spare)
+{
+    ad::growth_snapshot s = slow_backlog();
+    s.running_cpus = 0.2; // four calls waiting for I/O, say
+    s.cpu_bound_running = 0;
+    BOOST_TEST(ad::decide_growth(s).start == 2u); // a tree, as for any blocking calls
+    s.running_cpus = 1.2;                         // one computes, three wait
+    s.cpu_bound_running = 1;
+    BOOST_TEST(ad::decide_growth(s).start == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_backlog_holds_once_the_running_calls_want_every_cpu)
+{
+    ad::growth_snapshot s = slow_backlog();
+    s.running_cpus = 2.0;
+    s.cpu_bound_running = 2; // two compute, two wait: the CPUs are full all the same
+    const auto d = ad::decide_growth(s);
+    BOOST_TEST(d.start == 0u);
+    BOOST_TEST((d.recheck_after == ad::growth_policy::cpu_sample_period)); // a call may start blocking
+    s.running_cpus = 1.6;                                                  // within half a CPU of the limit
+    BOOST_TEST(ad::decide_growth(s).start == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(computing_calls_get_one_thread_per_spare_cpu_and_no_tree)
+{
+    ad::growth_snapshot s = slow_backlog();
+    s.threads = s.busy = 1;
+    s.cpu_limit = 4;
+    s.running_cpus = 1.0;
+    s.cpu_bound_running = 1;
+    BOOST_TEST(ad::decide_growth(s).start == 3u);
+    s.starting = 3; // already on their way
+    BOOST_TEST(ad::decide_growth(s).start == 0u);
+    s.starting = 0;
+    s.cpu_limit = 2;
+    s.running_cpus = 0.9; // a computing thread preempted a little: still one spare CPU
+    BOOST_TEST(ad::decide_growth(s).start == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(slow_calls_without_cpu_figures_wait_for_the_monitors_sample)
+{
+    ad::growth_snapshot s = slow_backlog();
+    s.running_cpus = -1; // no recent sample
+    const auto d = ad::decide_growth(s);
+    BOOST_TEST(d.start == 0u);
+    BOOST_TEST((d.recheck_after == ad::growth_policy::cpu_sample_period));
+    s.oldest_activity = ad::thread_activity::sleeping; // the monitor saw it blocked
+    BOOST_TEST(ad::decide_growth(s).start == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_backlog_of_tiny_calls_holds_even_with_cpus_spare)
+{
+    ad::growth_snapshot s = slow_backlog();
+    s.threads = s.busy = 1;
+    s.slow_share = 0;
+    s.oldest_running = 20us;
+    s.running_cpus = 1.0;
+    s.cpu_bound_running = 1;
+    BOOST_TEST(ad::decide_growth(s).start == 0u);
+    s.oldest_running = 30ms; // a tiny call preempted for a long while: runnable, not stalled
+    s.oldest_activity = ad::thread_activity::runnable;
+    BOOST_TEST(ad::decide_growth(s).start == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_start_backs_off_and_a_lowered_cap_is_looked_at_when_it_lifts)
+{
+    ad::growth_snapshot s = slow_backlog();
+    s.running_cpus = 0.1;
+    s.since_start_failure = 10ms;
+    s.start_failures = 1;
+    auto d = ad::decide_growth(s);
+    BOOST_TEST(d.start == 0u);
+    BOOST_TEST((d.recheck_after == ad::growth_policy::start_failure_backoff - 10ms));
+    s.since_start_failure = 300ms;
+    s.max_threads = 4; // the cap lowered to the threads there are
+    s.cap_lifts_after = 700ms;
+    d = ad::decide_growth(s);
+    BOOST_TEST(d.start == 0u);
+    BOOST_TEST((d.recheck_after == 700ms));
+}
+
+BOOST_AUTO_TEST_CASE(growth_with_cpu_figures_stays_within_the_thread_limits)
+{
+    ad::growth_snapshot s = slow_backlog();
+    s.running_cpus = 0;
+    s.max_threads = 5;
+    BOOST_TEST(ad::decide_growth(s).start == 1u);
+    s.max_threads = 4;
+    BOOST_TEST(ad::decide_growth(s).start == 0u);
+    s.max_threads = 64;
+    s.queued = 1; // one waiting call needs one thread
+    BOOST_TEST(ad::decide_growth(s).start == 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Growth with CPU figures: real threads (outcomes with generous margins, no timings)
+
+BOOST_AUTO_TEST_CASE(a_cpu_bound_backlog_never_runs_on_more_than_cpu_limit_plus_two_threads)
+{
+    ab::blocking_pool pool({.max_threads = 64, .cpu_limit = 2});
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 150; ++i)
+        calls.push_back(ab::async_blocking(
+            pool.get_executor(),
+            [] {
+                // 2 ms of this thread's CPU time, however often it is preempted.
+                const auto clock = ad::thread_cpu_clock::of(pthread_self()).value();
+                const auto until = clock.used().value_or(0ns) + 2ms;
+                volatile unsigned long sink = 0;
+                while (clock.used().value_or(until) < until)
+                    for (int k = 0; k < 1000; ++k)
+                        sink = sink + 1;
+            },
+            boost::asio::use_future));
+    for (auto& c : calls)
+        c.get();
+    BOOST_TEST(pool.metrics().peak_threads <= 4u);
+}
+
+BOOST_AUTO_TEST_CASE(sleeping_calls_grow_the_pool_past_cpu_limit_to_max_threads)
+{
+    ab::blocking_pool pool({.max_threads = 16, .cpu_limit = 1});
+    test::gate gate;
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 32; ++i)
+        calls.push_back(ab::async_blocking(
+            pool.get_executor(), [&] { gate.wait(); }, boost::asio::use_future));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 16; }));
+    BOOST_TEST(pool.metrics().threads == 16u);
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+}
+
+BOOST_AUTO_TEST_CASE(calls_that_start_blocking_after_computing_grow_the_pool)
+{
+    ab::blocking_pool pool({.max_threads = 8, .cpu_limit = 1});
+    test::gate gate;
+    std::vector<std::future<void>> calls;
+    for (int i = 0; i < 8; ++i)
+        calls.push_back(ab::async_blocking(
+            pool.get_executor(),
+            [&] {
+                const auto clock = ad::thread_cpu_clock::of(pthread_self()).value();
+                const auto until = clock.used().value_or(0ns) + 20ms;
+                volatile unsigned long sink = 0;
+                while (clock.used().value_or(until) < until)
+                    for (int k = 0; k < 1000; ++k)
+                        sink = sink + 1;
+                gate.wait();
+            },
+            boost::asio::use_future));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 8; }));
+    gate.open();
+    for (auto& c : calls)
+        c.get();
+}
+
+BOOST_AUTO_TEST_CASE(cpu_bound_running_counts_a_computing_call_while_calls_wait)
+{
+    ab::blocking_pool pool({.max_threads = 4, .cpu_limit = 1});
+    std::atomic<bool> stop{false};
+    auto computing = ab::async_blocking(
+        pool.get_executor(),
+        [&] {
+            volatile unsigned long sink = 0;
+            while (!stop.load(std::memory_order_relaxed))
+                sink = sink + 1;
+        },
+        boost::asio::use_future);
+    auto waiting = ab::async_blocking(
+        pool.get_executor(), [] {}, boost::asio::use_future);
+    BOOST_TEST(test::eventually([&] { return pool.metrics().cpu_bound_running == 1; }));
+    const auto m = pool.metrics();
+    stop = true;
+    computing.get();
+    waiting.get();
+    BOOST_TEST(m.threads == 1u); // the one CPU it may use is taken: nothing to gain from a second
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_thread_start_lowers_effective_max_threads_until_it_recovers)
+{
+    ab::blocking_pool pool({.max_threads = 8});
+    test::gate gate;
+    std::vector<std::future<void>> calls;
+    calls.push_back(ab::async_blocking(
+        pool.get_executor(), [&] { gate.wait(); }, boost::asio::use_future));
+    BOOST_TEST(test::eventually([&] { return gate.waiting() == 1; }));
+    ad::inject_thread_start_failures = 1;
+    for (int i = 0; i < 7; ++i)
+        calls.push_back(ab::async_blocking(
+            pool.get_executor(), [&] { gate.wait(); }, boost::asio::use_future));
+    std::size_t lowest = 8;
+    BOOST_TEST(test::eventually([&] {
+        const auto m = pool.metrics();
+        lowest = std::min(lowest, m.effective_max_threads);
+        return m.thread_start_failures == 1 && gate.waiting() == 8;
+    }));
+    BOOST_TEST(lowest < 8u); // lowered after the failure, then lifted: all 8 calls run at once
+    BOOST_TEST(pool.metrics().effective_max_threads == 8u);
+    ad::inject_thread_start_failures = 0;
+    gate.open();
+    for (auto& c : calls)
+        c.get();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // paths; the only caller of the components (queue, lane gate, deadlines, growth, workers, monitor).
 #include "coordinator.hpp"
 
+#include "../cpu_budget.hpp"
 #include "../thread_scheduling.hpp"
 
 #include <asio_blocking/error.hpp>
@@ -91,6 +92,7 @@ coordinator::coordinator(pool_options options)
     , max_threads_(options_.max_threads)
     , worker_base_nice_(this_thread_nice())
     , thread_cap_(os_thread_headroom())
+    , cpu_limit_(static_cast<double>(options_.cpu_limit != 0 ? options_.cpu_limit : cpu_budget()))
     , tick_([this](std::unique_lock<std::mutex>& lk, steady_time now) { return monitor_tick(lk, now); })
 {
 }
@@ -535,6 +537,12 @@ void coordinator::thread_start_failed(worker* w, int error) noexcept
         ++counters_.totals.thread_start_failures;
         last_start_failure_ = clock::now();
         thread_cap_.start_failed(workers_.threads() + workers_.starting(), last_start_failure_);
+        // Nobody may ask about the backlog again: have the monitor look once the back-off ends.
+        if (backlog_waits_locked()) {
+            growth_recheck_at_ = std::min(growth_recheck_at_,
+                                          saturating_after(last_start_failure_, growth_policy::start_failure_backoff));
+            schedule_monitor_locked(growth_recheck_at_);
+        }
         if (workers_.threads() == 0 && workers_.starting() == 0) {
             take_all_waiting_locked(stranded);
             counters_.totals.failed += stranded.size();
@@ -628,6 +636,8 @@ void coordinator::worker_loop(worker* self)
     {
         std::lock_guard lk(mutex_);
         self->tid = tid;
+        self->cpu_clock = thread_cpu_clock::of(pthread_self());
+        self->cpu_seen_at = {};
         index = workers_.started(self);
         threads_observed_.store(workers_.threads(), std::memory_order_relaxed);
         ++counters_.totals.threads_started;
@@ -768,6 +778,12 @@ growth_snapshot coordinator::growth_snapshot_locked(steady_time now, growth_aske
     s.start_failures = counters_.totals.thread_start_failures;
     if (s.start_failures > 0)
         s.since_start_failure = now - last_start_failure_;
+    s.cpu_limit = cpu_limit_;
+    if (cpu_figures_fresh_locked(now)) {
+        s.running_cpus = cpus_per_call_ * static_cast<double>(s.busy);
+        s.cpu_bound_running = static_cast<std::size_t>(cpu_bound_share_ * static_cast<double>(s.busy) + 0.5);
+    }
+    s.cap_lifts_after = thread_cap_.lifts_after(now);
     s.asker = asker;
     return s;
 }
@@ -833,6 +849,12 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
     if (now >= growth_recheck_at_)
         growth_recheck_at_ = steady_time::max();
     if (backlog_waits_locked() && growth_recheck_at_ == steady_time::max()) {
+        sample_cpu_locked(lk, now);
+        if (!backlog_waits_locked())
+            return std::min(deadlines_.earliest(), growth_recheck_at_);
+        // Deciding now answers any look asked for while the sample was read.
+        growth_recheck_at_ = steady_time::max();
+        now = clock::now();
         growth_snapshot s = growth_snapshot_locked(now, growth_asker::monitor);
         const auto long_after = s.finished_calls > 0 ? growth_policy::stall : growth_policy::slow_call;
         if (s.oldest_running >= long_after && s.oldest_activity == thread_activity::unknown) {
@@ -866,6 +888,74 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
             growth_recheck_at_ = saturating_after(now, d.recheck_after);
     }
     return std::min(deadlines_.earliest(), growth_recheck_at_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU figures: are the running calls computing, or waiting?
+
+namespace {
+/// Most running calls sampled at once: the kernel's accounting costs a /proc read each.
+constexpr std::size_t max_cpu_sampled = 32;
+} // namespace
+
+bool coordinator::cpu_figures_fresh_locked(steady_time now) const noexcept
+{
+    return cpus_per_call_ >= 0 && now - cpu_sampled_at_ <= 3 * growth_policy::cpu_sample_period;
+}
+
+void coordinator::sample_cpu_locked(std::unique_lock<std::mutex>& lk, steady_time now)
+{
+    if (now - cpu_sample_tried_ < growth_policy::cpu_sample_period / 2)
+        return;
+    cpu_sample_tried_ = now;
+    struct reading {
+        worker* w;
+        pid_t tid;
+        thread_cpu_clock clock;
+        std::optional<std::chrono::nanoseconds> cpu;
+        thread_activity activity;
+    };
+    std::vector<reading> readings;
+    readings.reserve(std::min(workers_.busy(), max_cpu_sampled));
+    workers_.for_each_busy(max_cpu_sampled, [&](worker* w) {
+        if (w->tid != 0 && w->cpu_clock)
+            readings.push_back({w, w->tid, *w->cpu_clock, std::nullopt, thread_activity::unknown});
+    });
+    if (readings.empty())
+        return;
+    lk.unlock();
+    for (reading& r : readings) {
+        r.cpu = r.clock.used();
+        r.activity = worker_set::activity_of(r.tid);
+    }
+    const steady_time read_at = clock::now();
+    lk.lock();
+    // Each worker's want since the previous reading of it, if that is recent enough to stand for
+    // what it runs now; the first reading of a worker (asleep) only sets a baseline.
+    running_cpu sampled;
+    std::size_t with_demand = 0;
+    for (const reading& r : readings) {
+        if (!r.cpu || r.w->tid != r.tid) // failed, or the record now belongs to another thread
+            continue;
+        const auto since = read_at - r.w->cpu_seen_at;
+        const bool recent = r.w->cpu_seen_at != steady_time{} && since >= growth_policy::cpu_sample_period / 4 &&
+                            since <= 4 * growth_policy::cpu_sample_period;
+        if (recent || r.activity == thread_activity::runnable) {
+            sampled.add(cpu_demand(r.w->cpu_seen, *r.cpu, since,
+                                   r.activity == thread_activity::runnable ? thread_state_now::runnable
+                                                                           : thread_state_now::not_runnable));
+            ++with_demand;
+        }
+        r.w->cpu_seen = *r.cpu;
+        r.w->cpu_seen_at = read_at;
+    }
+    if (with_demand == 0)
+        return;
+    // Per running call: calls started since are presumed like the sampled ones (as growth as a
+    // tree presumes), until the next sample says otherwise.
+    cpus_per_call_ = sampled.cpus_wanted / static_cast<double>(with_demand);
+    cpu_bound_share_ = static_cast<double>(sampled.cpu_bound) / static_cast<double>(with_demand);
+    cpu_sampled_at_ = read_at;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -940,7 +1030,11 @@ pool_metrics coordinator::metrics() const
         m.waiting_admission = admission_.size();
         m.waiting_in_lanes = lanes_.held();
         m.outstanding_work = outstanding_work_.load(std::memory_order_relaxed);
-        m.effective_max_threads = thread_cap_.limit(max_threads_, clock::now());
+        const steady_time now = clock::now();
+        m.effective_max_threads = thread_cap_.limit(max_threads_, now);
+        m.cpu_bound_running = cpu_figures_fresh_locked(now)
+                                  ? static_cast<std::size_t>(cpu_bound_share_ * double(workers_.busy()) + 0.5)
+                                  : 0;
         wait = counters_.queue_wait;
         run = counters_.run_time;
     }

@@ -116,6 +116,13 @@ private:
     void start_threads(std::size_t count) noexcept;
     void thread_start_failed(worker* w, int error) noexcept;
 
+    // CPU figures for growth.
+    /// Samples the CPU use of the longest-running calls (unlocking `lk` to read the kernel's
+    /// accounting), at most once per half cpu_sample_period; updates the figures below.
+    void sample_cpu_locked(std::unique_lock<std::mutex>& lk, steady_time now);
+    /// The figures, if a sample stands for the running calls at `now`.
+    bool cpu_figures_fresh_locked(steady_time now) const noexcept;
+
     // Monitor.
     void schedule_monitor_locked(steady_time at);
     steady_time monitor_tick(std::unique_lock<std::mutex>& lk, steady_time now);
@@ -129,6 +136,7 @@ private:
     std::size_t max_threads_;
     int worker_base_nice_;  // the creator's nice value: os_scheduling::low is relative to it
     thread_cap thread_cap_; // max_threads_ as far as the OS allows
+    double cpu_limit_;      // options_.cpu_limit, or the CPUs this process may use
 
     priority_queue queue_;
     op_list admission_; // async calls waiting for room in a full queue, FIFO
@@ -154,6 +162,12 @@ private:
     steady_time sampled_since_{};
     unsigned slow_share_ = 0;      // see growth_snapshot::slow_share
     bool cold_sleep_seen_ = false; // the monitor saw the first calls asleep: new workers grow a tree
+    // The last CPU sample of the longest-running calls: CPUs wanted per running call (< 0: none
+    // yet), and the share of them that computed.
+    double cpus_per_call_ = -1;
+    double cpu_bound_share_ = 0;
+    steady_time cpu_sampled_at_{};   // when it was taken
+    steady_time cpu_sample_tried_{}; // the last attempt, successful or not
     steady_time last_start_failure_{};
 
     engine_counters counters_;

@@ -19,7 +19,8 @@ growth_decision decide_growth(const growth_snapshot& s) noexcept
     using namespace growth_policy;
     const std::size_t total = s.threads + s.starting;
     if (total >= s.max_threads)
-        return {};
+        return {0,
+                s.queued > 0 && s.busy >= s.threads ? s.cap_lifts_after : std::chrono::steady_clock::duration::max()};
     if (total < s.min_threads)
         return {s.min_threads - total};
     // A worker is free (between calls), or the threads on their way will take the backlog.
@@ -45,6 +46,23 @@ growth_decision decide_growth(const growth_snapshot& s) noexcept
         if (s.oldest_running < due)
             return {0, due - s.oldest_running};
         return {0, s.asker == growth_asker::monitor ? activity_poll : std::chrono::steady_clock::duration(1us)};
+    }
+    // Slow calls gain from more threads only while they wait rather than compute. With CPU figures:
+    // never more once the running calls want every CPU the pool may use; while every one of them
+    // computes, one thread per CPU still spare (no tree: the next calls are likely the same);
+    // while some wait, grow as below. Without figures, slow calls not seen asleep wait for the
+    // monitor's next sample rather than start threads that may only take turns on the CPUs.
+    if (s.running_cpus >= 0 && s.cpu_limit > 0) {
+        if (s.running_cpus > s.cpu_limit - cpu_full_margin)
+            return {0, cpu_sample_period};
+        if (s.cpu_bound_running >= s.busy) {
+            const auto spare = static_cast<std::size_t>(s.cpu_limit - s.running_cpus + cpu_full_margin);
+            if (s.starting >= spare)
+                return {0, cpu_sample_period};
+            return {std::min({spare - s.starting, s.max_threads - total, s.queued - s.starting})};
+        }
+    } else if (s.cpu_limit > 0 && !asleep) {
+        return {0, cpu_sample_period};
     }
     // Tiny calls grow one thread at a time, and so do blocking ones except through new
     // workers: each starts two once it has a call (a tree), while submissions, a burst of

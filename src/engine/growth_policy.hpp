@@ -50,10 +50,16 @@ struct growth_snapshot {
     std::uint64_t start_failures = 0;               ///< Since the pool started.
     duration since_start_failure = duration::max(); ///< Since the last one (max: none).
 
-    // CPU time of the running calls (issue 13). Not measured yet: -1 / 0.
-    double running_cpus = -1;          ///< CPUs the running calls used recently; < 0: unknown.
-    double cpu_limit = 0;              ///< CPUs the pool may use; 0: unknown.
-    std::size_t cpu_bound_running = 0; ///< Running calls judged CPU-bound.
+    // CPU use of the running calls, sampled by the monitor while calls wait (see cpu_demand.hpp):
+    // time on a CPU plus time waiting for one, so a computing call on a loaded machine does
+    // not pass for a blocked one.
+    double running_cpus = -1;          ///< CPUs the running calls wanted lately; < 0: no recent sample.
+    double cpu_limit = 0;              ///< CPUs the pool may use; 0: no limit known.
+    std::size_t cpu_bound_running = 0; ///< Running calls judged CPU-bound (of `busy`).
+
+    // The OS thread cap: `max_threads` above is already lowered by it; after a failed start it
+    // is lowered further, and lifts after this (max: not lowered).
+    duration cap_lifts_after = duration::max();
 
     growth_asker asker = growth_asker::submitter;
 };
@@ -78,6 +84,12 @@ inline constexpr std::chrono::steady_clock::duration stall = 10ms;
 inline constexpr std::chrono::steady_clock::duration start_failure_backoff = 50ms;
 /// How often the monitor looks again at a long call whose thread is runnable, not asleep.
 inline constexpr std::chrono::steady_clock::duration activity_poll = 2ms;
+/// How often the monitor samples the running calls' CPU use while calls wait, and how long a
+/// sample stands for them: a call that starts blocking is noticed within about this.
+inline constexpr std::chrono::steady_clock::duration cpu_sample_period = 2ms;
+/// The running calls fill the CPUs once they want more than `cpu_limit` less this: another
+/// computing thread would find less than half a CPU.
+inline constexpr double cpu_full_margin = 0.5;
 /// Most thread starts under way at once (blocking calls only).
 inline constexpr std::size_t concurrent_starts = 4;
 

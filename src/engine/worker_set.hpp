@@ -4,6 +4,8 @@
 
 #include "growth_policy.hpp"
 
+#include "../cpu_demand.hpp"
+
 #include <asio_blocking/detail/operation.hpp>
 
 #include <sys/types.h>
@@ -12,6 +14,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,10 @@ struct worker {
     worker* busy_prev = nullptr;
     std::size_t index = 0;
     pid_t tid = 0; // the OS's id of its thread
+    // Its CPU clock and the monitor's last reading of it (see coordinator::sample_cpu_locked).
+    std::optional<thread_cpu_clock> cpu_clock;
+    std::chrono::nanoseconds cpu_seen{0};
+    std::chrono::steady_clock::time_point cpu_seen_at{};
     bool parked = false;
     bool exit_requested = false;
 };
@@ -83,6 +90,13 @@ public:
     steady_time oldest_call_start() const noexcept { return busy_head_ ? busy_head_->since : steady_time::max(); }
     /// The thread running the longest-running call; 0 if none runs.
     pid_t oldest_call_thread() const noexcept { return busy_head_ ? busy_head_->tid : 0; }
+    /// Calls f(worker*) for up to `limit` running workers, longest-running first.
+    template <typename F>
+    void for_each_busy(std::size_t limit, F&& f) const
+    {
+        for (worker* w = busy_head_; w && limit > 0; w = w->busy_next, --limit)
+            f(w);
+    }
     /// What the OS says thread `tid` of this process is doing (reads /proc: not under a lock).
     static thread_activity activity_of(pid_t tid) noexcept;
     template <typename F>
