@@ -1,28 +1,43 @@
-// How much CPU a running worker wants: its CPU time, or all of a CPU while it is runnable.
+// How much CPU a running worker wants: all of a CPU while runnable, else its CPU time plus its
+// time waiting for a CPU.
 #ifndef ASIO_BLOCKING_SRC_CPU_DEMAND_HPP
 #define ASIO_BLOCKING_SRC_CPU_DEMAND_HPP
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
+#include <string_view>
+#include <sys/types.h>
 
 #include "thread_cpu_clock.hpp"
 
 namespace asio_blocking::detail {
 
-/// Whether the thread is runnable (on a CPU, or waiting for one) when it is read.
+/// A thread's accounting at one reading.
+struct thread_times {
+    std::chrono::nanoseconds on_cpu{0}; ///< From its CPU clock: exact at the time of reading.
+    std::chrono::nanoseconds waited{0}; ///< Run delay (schedstat): counted once each wait ends.
+};
+
+/// Whether the thread is runnable (on a CPU, or waiting for one) at the reading.
 enum class thread_state_now : unsigned char { runnable, not_runnable };
 
-/// CPUs a thread wanted between two readings of its CPU clock `wall` apart, in [0, 1].
+/// The run delay in a /proc/<pid>/task/<tid>/schedstat text ("on-cpu-ns run-delay-ns slices").
+std::optional<std::chrono::nanoseconds> parse_schedstat_run_delay(std::string_view schedstat);
+
+/// Thread `tid`'s run delay so far; 0 where the kernel keeps no scheduler statistics.
+std::chrono::nanoseconds read_run_delay(pid_t tid) noexcept;
+
+/// CPUs a thread wanted between two readings `wall` apart, in [0, 1].
 /**
- * A thread runnable now wants a whole CPU: it is computing, or waiting for a core, and on a
- * loaded machine a computing thread may have had none in the interval, so its CPU time alone
- * would make it look blocked (and the pool would add threads that only take turns). Otherwise
- * (asleep: I/O, a lock, a sleep) its CPU time over the interval says how much it computed.
- * The kernel's own accounting of time spent waiting (schedstat's run delay) is no help here:
- * it is counted only once the wait ends, and time on a CPU only at the scheduler's tick.
+ * Runnable now: a whole CPU (computing, or waiting for a core; on a loaded machine a computing
+ * thread may have had none in the interval, and its wait is not counted until it ends).
+ * Otherwise (asleep on I/O, a lock, a sleep): its CPU time plus the waits for a CPU that ended
+ * in the interval, so a computing thread that was mostly preempted and is briefly asleep (on
+ * the pool's lock, say) does not pass for a blocked one.
  */
-double cpu_demand(std::chrono::nanoseconds cpu_before, std::chrono::nanoseconds cpu_after,
-                  std::chrono::nanoseconds wall, thread_state_now state) noexcept;
+double cpu_demand(const thread_times& before, const thread_times& after, std::chrono::nanoseconds wall,
+                  thread_state_now state) noexcept;
 
 /// A call whose thread wanted at least this share of a CPU counts as CPU-bound; less, as
 /// blocked (sleeping, waiting for I/O or a lock).

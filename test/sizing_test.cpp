@@ -262,14 +262,27 @@ BOOST_AUTO_TEST_CASE(thread_cpu_clock_counts_computing_and_not_blocking)
     BOOST_TEST(idle->count() < std::chrono::nanoseconds(20ms).count());
 }
 
-BOOST_AUTO_TEST_CASE(cpu_demand_is_a_whole_cpu_while_runnable_else_the_cpu_time_used)
+BOOST_AUTO_TEST_CASE(schedstat_gives_the_time_spent_waiting_for_a_cpu)
+{
+    BOOST_TEST(ad::parse_schedstat_run_delay("191614563 16708179 414\n").value().count() == 16708179);
+    BOOST_TEST(!ad::parse_schedstat_run_delay("191614563\n"));
+    BOOST_TEST(!ad::parse_schedstat_run_delay("1 x 2"));
+    BOOST_TEST(ad::read_run_delay(gettid()).count() >= 0);
+}
+
+BOOST_AUTO_TEST_CASE(cpu_demand_is_a_whole_cpu_while_runnable_else_cpu_time_and_waits_for_one)
 {
     using st = ad::thread_state_now;
-    BOOST_TEST(ad::cpu_demand(1s, 1s + 2ms, 10ms, st::not_runnable) == 0.2, boost::test_tools::tolerance(1e-9));
-    // Runnable: computing, or waiting for a core it did not get (a loaded machine).
-    BOOST_TEST(ad::cpu_demand(1s, 1s, 10ms, st::runnable) == 1.0);
-    BOOST_TEST(ad::cpu_demand(1s, 1s + 11ms, 10ms, st::not_runnable) == 1.0); // clocks read apart
-    BOOST_TEST(ad::cpu_demand(1s, 1s, 0ms, st::not_runnable) == 0.0);
+    const ad::thread_times start{1s, 2s};
+    BOOST_TEST(ad::cpu_demand(start, {1s + 2ms, 2s}, 10ms, st::not_runnable) == 0.2,
+               boost::test_tools::tolerance(1e-9));
+    // Mostly preempted, briefly asleep now: the wait for a CPU counts as wanting one.
+    BOOST_TEST(ad::cpu_demand(start, {1s + 2ms, 2s + 6ms}, 10ms, st::not_runnable) == 0.8,
+               boost::test_tools::tolerance(1e-9));
+    // Runnable: computing, or waiting for a core it has not had yet (that wait is not counted yet).
+    BOOST_TEST(ad::cpu_demand(start, start, 10ms, st::runnable) == 1.0);
+    BOOST_TEST(ad::cpu_demand(start, {1s + 11ms, 2s}, 10ms, st::not_runnable) == 1.0); // clocks read apart
+    BOOST_TEST(ad::cpu_demand(start, start, 0ms, st::not_runnable) == 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(running_calls_at_half_a_cpu_or_more_count_as_cpu_bound)

@@ -721,7 +721,9 @@ void coordinator::worker_loop(worker* self)
         }
         if (grow)
             start_threads(grow);
+        self->in_call.store(true, std::memory_order_relaxed); // for the CPU sample only
         const operation::outcome outcome = op->run();
+        self->in_call.store(false, std::memory_order_relaxed);
         const steady_time end = clock::now();
         lk.lock();
         finish_call_locked(self, op, outcome, end);
@@ -887,6 +889,10 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
         if (d.recheck_after != clock::duration::max())
             growth_recheck_at_ = saturating_after(now, d.recheck_after);
     }
+    // While slow calls wait and the pool could grow, keep the CPU figures fresh, so that workers
+    // and submissions can decide on them rather than wait for a sample (tiny calls need none).
+    if (backlog_waits_locked() && slow_share_ >= growth_policy::slow_majority)
+        growth_recheck_at_ = std::min(growth_recheck_at_, saturating_after(now, growth_policy::cpu_sample_period));
     return std::min(deadlines_.earliest(), growth_recheck_at_);
 }
 
@@ -911,43 +917,50 @@ void coordinator::sample_cpu_locked(std::unique_lock<std::mutex>& lk, steady_tim
     struct reading {
         worker* w;
         pid_t tid;
+        steady_time call_since; // identifies the call
         thread_cpu_clock clock;
-        std::optional<std::chrono::nanoseconds> cpu;
+        std::optional<thread_times> times;
         thread_activity activity;
     };
     std::vector<reading> readings;
     readings.reserve(std::min(workers_.busy(), max_cpu_sampled));
+    // Only workers inside fn: one counted busy may be in the pool's own steps (handing back a
+    // result, starting a thread, waiting for the lock), asleep though its call computes.
     workers_.for_each_busy(max_cpu_sampled, [&](worker* w) {
-        if (w->tid != 0 && w->cpu_clock)
-            readings.push_back({w, w->tid, *w->cpu_clock, std::nullopt, thread_activity::unknown});
+        if (w->tid != 0 && w->cpu_clock && w->in_call.load(std::memory_order_relaxed))
+            readings.push_back({w, w->tid, w->since, *w->cpu_clock, std::nullopt, thread_activity::unknown});
     });
     if (readings.empty())
         return;
     lk.unlock();
     for (reading& r : readings) {
-        r.cpu = r.clock.used();
         r.activity = worker_set::activity_of(r.tid);
+        if (const auto used = r.clock.used())
+            r.times = thread_times{*used, read_run_delay(r.tid)};
     }
     const steady_time read_at = clock::now();
     lk.lock();
-    // Each worker's want since the previous reading of it, if that is recent enough to stand for
-    // what it runs now; the first reading of a worker (asleep) only sets a baseline.
+    // A call runnable now wants a CPU; one asleep wants what it used since the previous reading
+    // in the same call, or (first reading of it) nothing: asleep inside fn is blocked. Across
+    // the running calls, the share found runnable estimates the CPUs they want.
     running_cpu sampled;
     std::size_t with_demand = 0;
     for (const reading& r : readings) {
-        if (!r.cpu || r.w->tid != r.tid) // failed, or the record now belongs to another thread
+        worker* w = r.w;
+        // Failed, moved on to another call or out of fn meanwhile: the reading may not be fn's.
+        if (!r.times || w->tid != r.tid || w->since != r.call_since || !w->in_call.load(std::memory_order_relaxed))
             continue;
-        const auto since = read_at - r.w->cpu_seen_at;
-        const bool recent = r.w->cpu_seen_at != steady_time{} && since >= growth_policy::cpu_sample_period / 4 &&
-                            since <= 4 * growth_policy::cpu_sample_period;
-        if (recent || r.activity == thread_activity::runnable) {
-            sampled.add(cpu_demand(r.w->cpu_seen, *r.cpu, since,
-                                   r.activity == thread_activity::runnable ? thread_state_now::runnable
-                                                                           : thread_state_now::not_runnable));
-            ++with_demand;
-        }
-        r.w->cpu_seen = *r.cpu;
-        r.w->cpu_seen_at = read_at;
+        const bool runnable = r.activity == thread_activity::runnable;
+        const bool same_call = w->cpu_seen_since == r.call_since && w->cpu_seen_at != steady_time{};
+        const auto since = read_at - w->cpu_seen_at;
+        sampled.add(runnable || same_call
+                        ? cpu_demand(w->cpu_seen, *r.times, since,
+                                     runnable ? thread_state_now::runnable : thread_state_now::not_runnable)
+                        : 0.0);
+        ++with_demand;
+        w->cpu_seen = *r.times;
+        w->cpu_seen_at = read_at;
+        w->cpu_seen_since = r.call_since;
     }
     if (with_demand == 0)
         return;

@@ -53,7 +53,7 @@ growth_decision decide_growth(const growth_snapshot& s) noexcept
     // while some wait, grow as below. Without figures, slow calls not seen asleep wait for the
     // monitor's next sample rather than start threads that may only take turns on the CPUs.
     if (s.running_cpus >= 0 && s.cpu_limit > 0) {
-        if (s.running_cpus > s.cpu_limit - cpu_full_margin)
+        if (s.running_cpus >= s.cpu_limit - cpu_full_margin)
             return {0, cpu_sample_period};
         if (s.cpu_bound_running >= s.busy) {
             const auto spare = static_cast<std::size_t>(s.cpu_limit - s.running_cpus + cpu_full_margin);

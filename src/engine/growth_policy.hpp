@@ -87,8 +87,8 @@ inline constexpr std::chrono::steady_clock::duration activity_poll = 2ms;
 /// How often the monitor samples the running calls' CPU use while calls wait, and how long a
 /// sample stands for them: a call that starts blocking is noticed within about this.
 inline constexpr std::chrono::steady_clock::duration cpu_sample_period = 2ms;
-/// The running calls fill the CPUs once they want more than `cpu_limit` less this: another
-/// computing thread would find less than half a CPU.
+/// The running calls fill the CPUs once they want `cpu_limit` less this: another computing
+/// thread would find at most half a CPU.
 inline constexpr double cpu_full_margin = 0.5;
 /// Most thread starts under way at once (blocking calls only).
 inline constexpr std::size_t concurrent_starts = 4;

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -31,10 +32,13 @@ struct worker {
     worker* busy_prev = nullptr;
     std::size_t index = 0;
     pid_t tid = 0; // the OS's id of its thread
-    // Its CPU clock and the monitor's last reading of it (see coordinator::sample_cpu_locked).
+    // Its CPU clock and the monitor's last reading of it, in the call that started at
+    // `cpu_seen_since` (see coordinator::sample_cpu_locked); `in_call` while inside fn.
     std::optional<thread_cpu_clock> cpu_clock;
-    std::chrono::nanoseconds cpu_seen{0};
+    thread_times cpu_seen{};
     std::chrono::steady_clock::time_point cpu_seen_at{};
+    std::chrono::steady_clock::time_point cpu_seen_since{};
+    std::atomic<bool> in_call{false};
     bool parked = false;
     bool exit_requested = false;
 };
