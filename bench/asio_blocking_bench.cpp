@@ -497,6 +497,102 @@ scenario_result queued_memory(const config& cfg)
     return r;
 }
 
+/// One of several submitters sharing a pool: keeps `window` tiny calls in flight from its
+/// io_context until `total` are done. Completions may run on any of the context's threads.
+struct concurrent_submitter {
+    asio::io_context& io;
+    std::function<void(concurrent_submitter&)> submit_one;
+    long total = 0, window = 0;
+    std::atomic<long> issued{0}, done{0};
+
+    void issue_more()
+    {
+        for (long i = issued.load(std::memory_order_relaxed); i < total && i - done.load() < window;) {
+            if (issued.compare_exchange_weak(i, i + 1))
+                submit_one(*this);
+        }
+    }
+    void finished()
+    {
+        done.fetch_add(1);
+        issue_more();
+    }
+};
+
+/// Aggregate calls/s of `submitters` submitters: on one io_context run by that many threads
+/// (`shared_context`), or each on its own io_context run by one thread.
+figures run_submitters(const contender_spec& c, const config& cfg, long per_submitter, long window,
+                       std::size_t submitters, bool shared_context)
+{
+    figures f;
+    for (int rep = 0; rep < cfg.reps; ++rep) {
+        std::vector<std::unique_ptr<asio::io_context>> contexts;
+        for (std::size_t i = 0; i < (shared_context ? 1 : submitters); ++i)
+            contexts.push_back(std::make_unique<asio::io_context>());
+        std::unique_ptr<ab::blocking_pool> pool;
+        std::unique_ptr<asio::thread_pool> tp;
+        if (c.kind == "async_blocking")
+            pool = std::make_unique<ab::blocking_pool>();
+        else
+            tp = std::make_unique<asio::thread_pool>(c.k);
+        std::vector<std::unique_ptr<concurrent_submitter>> subs;
+        for (std::size_t i = 0; i < submitters; ++i) {
+            asio::io_context& io = *contexts[shared_context ? 0 : i];
+            std::function<void(concurrent_submitter&)> submit_one;
+            if (pool) {
+                submit_one = [p = pool.get(), ex = io.get_executor()](concurrent_submitter& s) {
+                    ab::async_blocking(*p, ex, tiny_job, [&s](std::exception_ptr, int) { s.finished(); });
+                };
+            } else {
+                submit_one = [t = tp.get(), ex = io.get_executor()](concurrent_submitter& s) {
+                    asio::post(*t, [&s, ex = asio::prefer(ex, asio::execution::outstanding_work.tracked)] {
+                        tiny_job();
+                        asio::post(ex, [&s] { s.finished(); });
+                    });
+                };
+            }
+            subs.push_back(std::make_unique<concurrent_submitter>(io, std::move(submit_one)));
+            subs.back()->total = per_submitter;
+            subs.back()->window = window;
+        }
+        const auto start = clock_type::now();
+        for (auto& sub : subs)
+            asio::post(sub->io, [s = sub.get()] { s->issue_more(); });
+        std::vector<std::thread> threads;
+        for (std::size_t i = 0; i < submitters; ++i)
+            threads.emplace_back([&io = *contexts[shared_context ? 0 : i]] { io.run(); });
+        for (auto& t : threads)
+            t.join();
+        const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+        long done = 0;
+        for (auto& sub : subs)
+            done += sub->done.load();
+        f.values["calls_per_s"].push_back(done / secs);
+        f.values["threads_started"].push_back(pool ? double(pool->metrics().threads_started) : double(c.k));
+    }
+    return f;
+}
+
+scenario_result multi_submitter(const config& cfg, bool shared_context)
+{
+    const long per_submitter = cfg.scale(250'000, 5'000);
+    const std::size_t submitters = 4;
+    scenario_result r{std::string("multi-submitter ") +
+                          (shared_context ? "1 io_context x 4 threads" : "4 io_contexts x 1 thread") + ", W=256 each",
+                      "calls_per_s",
+                      "calls/s",
+                      true,
+                      {}};
+    for (const contender_spec& c :
+         {contender_spec{"thread_pool(1)", "thread_pool", 1}, contender_spec{"thread_pool(2)", "thread_pool", 2},
+          contender_spec{"thread_pool(4)", "thread_pool", 4}, contender_spec{"async_blocking", "async_blocking"}})
+        r.contenders.emplace_back(c.label, run_submitters(c, cfg, per_submitter, 256, submitters, shared_context));
+    // The same calls from a single submitter: adding submitters must not collapse the rate.
+    r.contenders.emplace_back("async_blocking 1 submitter", run_submitters({"async_blocking", "async_blocking"}, cfg,
+                                                                           per_submitter * 4, 256, 1, shared_context));
+    return r;
+}
+
 std::uint64_t burn_cpu(std::chrono::microseconds how_long)
 {
     const auto until = clock_type::now() + how_long;
@@ -894,14 +990,14 @@ int main(int argc, char** argv)
     config cfg;
     std::string scenario = "all", json_path;
     const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep",      "queued-memory",
-                                            "loop-lag",        "idle-cost",    "metrics-overhead", "cpu-backlog",
-                                            "mixed",           "busy-machine"};
+                                            "loop-lag",        "idle-cost",    "metrics-overhead", "multi-submitter",
+                                            "cpu-backlog",     "mixed",        "busy-machine"};
     po::options_description desc("asio_blocking_bench: async_blocking against hand-rolled alternatives\n\nOptions");
     desc.add_options()("help,h", "show this help")(
         "scenario", po::value(&scenario)->default_value(scenario),
         "tiny-throughput, tiny-latency, burst-sleep, queued-memory, loop-lag, idle-cost, metrics-overhead, "
-        "cpu-backlog, mixed, busy-machine, or all")("reps", po::value(&cfg.reps)->default_value(cfg.reps),
-                                                    "repetitions per contender")(
+        "multi-submitter, cpu-backlog, mixed, busy-machine, or all")(
+        "reps", po::value(&cfg.reps)->default_value(cfg.reps), "repetitions per contender")(
         "json", po::value(&json_path), "write all figures as JSON")("smoke", "tiny sizes, one repetition (CI)");
     po::variables_map vm;
     try {
@@ -950,6 +1046,10 @@ int main(int argc, char** argv)
         add(idle_cost(cfg));
     if (wanted("metrics-overhead"))
         add(metrics_overhead(cfg));
+    if (wanted("multi-submitter")) {
+        add(multi_submitter(cfg, true));
+        add(multi_submitter(cfg, false));
+    }
     if (wanted("cpu-backlog"))
         add(cpu_backlog(cfg));
     if (wanted("mixed"))

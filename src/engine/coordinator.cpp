@@ -693,7 +693,8 @@ void coordinator::worker_loop(worker* self)
                 if (until == steady_time::max()) {
                     self->cv.wait(lk);
                 } else if (self->cv.wait_until(lk, until) == std::cv_status::timeout && !self->handoff) {
-                    if (workers_.threads() - workers_.leaving() > min_threads_)
+                    // Not while stop() aborts: the completions it posts here need a thread.
+                    if (workers_.threads() - workers_.leaving() > min_threads_ && aborting_ == 0)
                         break;
                     now = clock::now();
                 }

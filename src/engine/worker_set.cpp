@@ -136,13 +136,15 @@ void worker_set::unpark(worker* w) noexcept
 
 void worker_set::ask_parked_to_leave(std::size_t keep) noexcept
 {
-    for (auto it = idle_.begin(); it != idle_.end() && threads_ - leaving_ > keep; ++it) {
+    // Oldest-parked first; they leave the idle stack at once, so no call is handed to them.
+    auto it = idle_.begin();
+    while (it != idle_.end() && threads_ - leaving_ > keep) {
         worker* w = *it;
-        if (!w->exit_requested) {
-            w->exit_requested = true;
-            ++leaving_;
-            w->cv.notify_one();
-        }
+        it = idle_.erase(it);
+        w->parked = false;
+        w->exit_requested = true;
+        ++leaving_;
+        w->cv.notify_one();
     }
 }
 
