@@ -176,8 +176,9 @@ struct service {
     run_mode mode;
     user_store& users;
     ab::blocking_pool& pool;
-    ab::lane db;  // at most one call per SQLite connection
-    ab::lane cpu; // Argon2id is CPU- and memory-hungry: about one per core
+    ab::lane db; // at most one call per SQLite connection: a real resource, so a lane bounds it
+    // Argon2id needs no lane: the pool runs computing calls on about as many threads as there
+    // are CPUs by itself, and only blocked ones (the lookups) on more.
     std::string unknown_user_hash = dummy_hash();
     example::detached_threads request_threads; // thread-per-request mode
 
@@ -186,19 +187,35 @@ struct service {
         , users(u)
         , pool(p)
         , db(p, u.connections(), "db")
-        , cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
     {
     }
 
-    /// Runs blocking `fn` as the mode says: on a pool lane, inline on the loop, or on a new thread.
+    /// Runs blocking `fn` as the mode says: on the pool within `lane`, inline on the loop, or on
+    /// a new thread.
     template <typename F>
     asio::awaitable<std::invoke_result_t<F>> blocking(ab::lane& lane, F fn)
+    {
+        return blocking_on(&lane, std::move(fn));
+    }
+
+    /// The same on the pool with no lane: the default pool of the loop's context.
+    template <typename F>
+    asio::awaitable<std::invoke_result_t<F>> blocking(F fn)
+    {
+        return blocking_on(nullptr, std::move(fn));
+    }
+
+    /// `lane`: nullptr for none.
+    template <typename F>
+    asio::awaitable<std::invoke_result_t<F>> blocking_on(ab::lane* lane, F fn)
     {
         using R = std::invoke_result_t<F>;
         auto ex = co_await asio::this_coro::executor;
         switch (mode) {
         case run_mode::pool:
-            co_return co_await ab::async_blocking(lane, ex, std::move(fn), asio::use_awaitable);
+            if (lane)
+                co_return co_await ab::async_blocking(*lane, ex, std::move(fn), asio::use_awaitable);
+            co_return co_await ab::async_blocking(ex, std::move(fn), asio::use_awaitable);
         case run_mode::inline_:
             co_return fn(); // stalls the loop: what the library exists to avoid
         case run_mode::thread_per_request: {
@@ -255,7 +272,7 @@ struct service {
         auto verify = [stored, password] {
             return crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
         };
-        const bool ok = co_await blocking(cpu, std::move(verify));
+        const bool ok = co_await blocking(std::move(verify));
         co_return ok&& hash.has_value();
     }
 
@@ -266,8 +283,7 @@ struct service {
                    ",\"running\":" + std::to_string(l.running) + ",\"waiting\":" + std::to_string(l.waiting) +
                    ",\"completed\":" + std::to_string(l.completed) + "}";
         };
-        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + lane_json(db.metrics()) + "," +
-               lane_json(cpu.metrics()) + "]}";
+        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + lane_json(db.metrics()) + "]}";
     }
 };
 
@@ -486,7 +502,10 @@ int main(int argc, char** argv)
             user_store::initialise(db_path);
         user_store users(db_path, 4);
         asio::io_context io(1);
-        ab::blocking_pool pool({.max_threads = max_threads, .thread_name = "login"});
+        // The loop's default pool, where async_blocking(ex, fn, token) runs fn: no sizing but
+        // the thread limit.
+        ab::configure_default_pool(io, {.max_threads = max_threads, .thread_name = "login"});
+        ab::blocking_pool& pool = ab::default_pool(io);
         service svc(mode, users, pool);
 
         tcp::acceptor acceptor(io, {asio::ip::make_address(address), static_cast<unsigned short>(port)});
