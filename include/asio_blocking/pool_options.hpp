@@ -45,14 +45,15 @@ enum class os_scheduling {
  * asio_blocking::blocking_pool pool({.min_threads = 2, .max_threads = 64});
  * @endcode
  *
- * Sizing: for CPU-bound work (hashing, compression) `max_threads` near the core count;
- * for I/O-bound work (database calls, file I/O) several times the core count or more, since
- * threads mostly sleep. The default (512) suits I/O-bound work, like tokio's blocking pool.
+ * Sizing: the defaults suit CPU-bound, blocking and mixed calls alike. The pool starts threads
+ * for calls that block, up to `max_threads`, and stops adding them once its running calls
+ * want `cpu_limit` CPUs; lanes bound calls by a real resource (connections, files).
  */
 struct pool_options {
     /// Threads kept alive even when idle; started by the constructor.
     std::size_t min_threads = 0;
-    /// Never more threads than this alive at once. Must be at least 1.
+    /// Never more threads than this alive at once (the OS's limits may lower it: see
+    /// `pool_metrics::effective_max_threads`). Must be at least 1.
     std::size_t max_threads = 512;
     /// A worker idle this long retires while more than `min_threads` exist.
     std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(10);
@@ -69,8 +70,9 @@ struct pool_options {
     std::function<void()> on_thread_start;
     /// Run on each worker thread just before it exits. An exception is reported, not fatal.
     std::function<void()> on_thread_stop;
-    /// CPUs the pool's running calls may use at once; 0 means the CPUs this process may use
-    /// (its affinity mask and its cgroup's `cpu.max` quota, read when the pool is created).
+    /// CPUs the pool's running calls may use at once: once they want this many, a backlog no
+    /// longer starts threads. 0 means the CPUs this process may use (its affinity mask and its
+    /// cgroup's `cpu.max` quota, rounded up, read when the pool is created).
     std::size_t cpu_limit = 0;
     /// The OS scheduling class of the workers, applied before `on_thread_start` runs.
     os_scheduling worker_scheduling = os_scheduling::low;
