@@ -104,8 +104,7 @@ coordinator* coordinator::create(pool_options options)
     if (const std::size_t n = c->min_threads_) {
         {
             std::lock_guard lk(c->mutex_);
-            for (std::size_t i = 0; i < n; ++i)
-                c->workers_.reserve();
+            c->reserve_threads_locked(n);
         }
         c->start_threads(n);
     }
@@ -168,8 +167,9 @@ bool coordinator::accepting_locked(const operation* op) const noexcept
         return op->kind_ == op_kind::completion || running_in_this_thread() ||
                outstanding_work_.load(std::memory_order_relaxed) > 0;
     case pool_state::stopped:
-        // Completions are run while threads remain to run them (stop() waits for its own).
-        return op->kind_ == op_kind::completion && workers_.threads() + workers_.starting() > 0;
+        // Completions are run while threads remain to run them (stop() waits for its own);
+        // threads told to leave do not count.
+        return op->kind_ == op_kind::completion && workers_.threads() - workers_.leaving() + workers_.starting() > 0;
     default:
         return false;
     }
@@ -497,6 +497,16 @@ void coordinator::join_threads(std::unique_lock<std::mutex>& lk)
 // ---------------------------------------------------------------------------------------------
 // Workers
 
+void coordinator::reserve_threads_locked(std::size_t count)
+{
+    for (std::size_t i = 0; i < count; ++i) {
+        workers_.reserve();
+        // Each thread's reference, taken here: once the lock is released, the last other
+        // reference may go at any moment (a call may delete its pool), before the thread starts.
+        add_ref();
+    }
+}
+
 void coordinator::start_threads(std::size_t count) noexcept
 {
     // `count` records were reserved (counted as starting) under the lock by the caller.
@@ -507,7 +517,7 @@ void coordinator::start_threads(std::size_t count) noexcept
             w = workers_.reserved_record();
         }
         int rc = ENOMEM;
-        add_ref(); // the thread's
+        // The thread's reference was taken when it was reserved (reserve_threads_locked).
         if (auto* start = new (std::nothrow) thread_start{this, w}) {
             rc = worker_set::spawn(&coordinator::thread_main, start, options_.stack_size);
             if (rc != 0)
@@ -516,9 +526,13 @@ void coordinator::start_threads(std::size_t count) noexcept
         if (rc != 0) {
             // Give up on the rest of this batch too: retrying at once would fail again.
             if (i + 1 < count) {
-                std::lock_guard lk(mutex_);
-                for (std::size_t rest = i + 1; rest < count; ++rest)
-                    workers_.unreserve(workers_.reserved_record());
+                {
+                    std::lock_guard lk(mutex_);
+                    for (std::size_t rest = i + 1; rest < count; ++rest)
+                        workers_.unreserve(workers_.reserved_record());
+                }
+                // Their references; not the last: the failed thread's is still held.
+                refs_.fetch_sub(count - i - 1, std::memory_order_acq_rel);
             }
             thread_start_failed(w, rc);
             return;
@@ -758,9 +772,10 @@ bool coordinator::backlog_waits_locked() const noexcept
 {
     // Nothing to decide unless calls wait with every worker busy and room to grow (or none is
     // alive at all, or fewer than min_threads).
-    const std::size_t total = workers_.threads() + workers_.starting();
+    const std::size_t staying = workers_.threads() - workers_.leaving(); // told to leave: gone
+    const std::size_t total = staying + workers_.starting();
     return !queue_.empty() && state_ < pool_state::stopped && total < max_threads_ &&
-           (workers_.busy() >= workers_.threads() || total < min_threads_);
+           (workers_.busy() >= staying || total < min_threads_);
 }
 
 growth_snapshot coordinator::growth_snapshot_locked(steady_time now, growth_asker asker) const noexcept
@@ -810,8 +825,7 @@ std::size_t coordinator::plan_growth_locked(growth_asker asker, steady_time now)
         }
         return 0;
     }
-    for (std::size_t i = 0; i < d.start; ++i)
-        workers_.reserve();
+    reserve_threads_locked(d.start);
     return d.start;
 }
 
@@ -880,8 +894,7 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
         }
         const growth_decision d = decide_growth(s);
         if (d.start > 0) {
-            for (std::size_t i = 0; i < d.start; ++i)
-                workers_.reserve();
+            reserve_threads_locked(d.start);
             lk.unlock();
             start_threads(d.start);
             lk.lock();
@@ -995,8 +1008,7 @@ void coordinator::set_limits(std::size_t min_threads, std::size_t max_threads)
             const std::size_t counted = workers_.threads() - workers_.leaving() + workers_.starting();
             if (counted < min_threads_)
                 to_start = min_threads_ - counted;
-            for (std::size_t i = 0; i < to_start; ++i)
-                workers_.reserve();
+            reserve_threads_locked(to_start);
             if (to_start == 0 && backlog_waits_locked())
                 to_start = plan_growth_locked(growth_asker::monitor);
         }

@@ -112,7 +112,9 @@ private:
     /// schedules the monitor to look again if not now. Cheap when the answer is known.
     std::size_t plan_growth_locked(growth_asker asker, steady_time now = {});
     bool backlog_waits_locked() const noexcept;
-    /// Threads to start, as reserved records (outside the lock).
+    /// Counts `count` threads as starting, with a record and an engine reference each.
+    void reserve_threads_locked(std::size_t count);
+    /// Starts `count` threads reserved by reserve_threads_locked (outside the lock).
     void start_threads(std::size_t count) noexcept;
     void thread_start_failed(worker* w, int error) noexcept;
 
