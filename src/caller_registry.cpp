@@ -50,6 +50,50 @@ caller_registry* caller_registry::link(boost::asio::execution_context& ctx, asyn
     return &fresh;
 }
 
+bool work_registry::add(work_link* link)
+{
+    std::lock_guard lk(mutex_);
+    if (!alive_)
+        return false;
+    link->prev = nullptr;
+    link->next = head_;
+    if (head_)
+        head_->prev = link;
+    head_ = link;
+    link->linked = true;
+    return true;
+}
+
+void work_registry::unlink_locked(work_link* link) noexcept
+{
+    (link->prev ? link->prev->next : head_) = link->next;
+    if (link->next)
+        link->next->prev = link->prev;
+    link->next = link->prev = nullptr;
+    link->linked = false;
+}
+
+void work_registry::release(work_link* link) noexcept
+{
+    // Under the lock, so the context's shutdown cannot finish (and the context die) between
+    // the check and the release.
+    std::lock_guard lk(mutex_);
+    if (link->linked) {
+        unlink_locked(link);
+        link->op->forget_caller_work();
+    }
+}
+
+void work_registry::shutdown() noexcept
+{
+    std::lock_guard lk(mutex_);
+    alive_ = false;
+    while (work_link* link = head_) {
+        unlink_locked(link);
+        link->op->forget_caller_work();
+    }
+}
+
 void caller_registry::release() noexcept
 {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
@@ -170,6 +214,7 @@ bool caller_registry::take_back_completion_memory(void* p) noexcept
 
 void caller_registry::shutdown() noexcept
 {
+    work_->shutdown();
     async_operation* orphans = nullptr;
     std::unique_lock lk(mutex_);
     alive_ = false;

@@ -3,12 +3,19 @@
 #include <asio_blocking/metrics.hpp>
 #include <asio_blocking/pool_options.hpp>
 
+#include <asio_blocking/async_blocking.hpp>
 #include <asio_blocking/blocking_pool.hpp>
 #include <asio_blocking/detail/latency_histogram.hpp>
+#include <asio_blocking/lane.hpp>
+
+#include <boost/asio/use_future.hpp>
 
 #include <boost/system/system_error.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <future>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -107,6 +114,128 @@ BOOST_AUTO_TEST_CASE(metrics_print_and_serialise_with_stable_names)
          {"\"threads\":3", "\"submitted\":10", "\"completed\":9", "\"failed\":1", "\"queue_wait\":{\"count\":10",
           "\"p99_ns\":250000", "\"run_time\":", "\"peak_threads\":", "\"cancelled\":", "\"rejected\":", "\"expired\":"})
         BOOST_TEST(json.find(field) != std::string::npos, field);
+}
+
+// Edge values (0, 1, max()) of every count and duration option: each is either refused with
+// std::invalid_argument naming the field, or gives a pool that serves a call and shuts down.
+namespace {
+
+constexpr std::size_t count_max = std::numeric_limits<std::size_t>::max();
+constexpr auto duration_max = std::chrono::steady_clock::duration::max();
+
+/// A call through `ex` completes (with its value, or an error) within a generous deadline.
+template <typename Executor>
+bool serves_a_call(const Executor& ex)
+{
+    auto f = asio_blocking::async_blocking(
+        ex, [] { return 1; }, boost::asio::use_future);
+    if (f.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+        return false;
+    try {
+        return f.get() == 1;
+    } catch (const std::system_error&) {
+        return true; // e.g. a stack the platform cannot provide: the call fails, it does not hang
+    }
+}
+
+bool serves_a_call(ab::pool_options o)
+{
+    ab::blocking_pool pool(std::move(o));
+    return serves_a_call(pool.get_executor());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(min_threads_edge_values)
+{
+    {
+        ab::blocking_pool pool({.min_threads = 0});
+        BOOST_TEST(pool.metrics().threads == 0u); // none until needed
+        BOOST_TEST(serves_a_call(pool.get_executor()));
+    }
+    {
+        ab::blocking_pool pool({.min_threads = 1});
+        BOOST_TEST(pool.metrics().threads_started + pool.metrics().thread_start_failures <= 1u);
+        BOOST_TEST(serves_a_call(pool.get_executor()));
+    }
+    // More than the process may ever run: refused, not attempted.
+    BOOST_CHECK_THROW(ab::blocking_pool({.min_threads = count_max, .max_threads = count_max}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(max_threads_edge_values)
+{
+    BOOST_CHECK_THROW(ab::blocking_pool({.max_threads = 0}), std::invalid_argument);
+    BOOST_TEST(serves_a_call({.max_threads = 1}));
+    ab::blocking_pool pool({.max_threads = count_max});
+    BOOST_TEST(serves_a_call(pool.get_executor()));
+    BOOST_TEST(pool.metrics().threads <= 1u); // a ceiling, not a target
+}
+
+BOOST_AUTO_TEST_CASE(idle_timeout_edge_values)
+{
+    BOOST_TEST(serves_a_call({.idle_timeout = std::chrono::steady_clock::duration::zero()}));
+    BOOST_TEST(serves_a_call({.idle_timeout = std::chrono::nanoseconds(1)}));
+    BOOST_TEST(serves_a_call({.min_threads = 1, .idle_timeout = std::chrono::nanoseconds(1)}));
+    BOOST_TEST(serves_a_call({.idle_timeout = duration_max}));
+    BOOST_TEST(serves_a_call({.min_threads = 1, .idle_timeout = duration_max}));
+    BOOST_CHECK_THROW(ab::blocking_pool({.idle_timeout = std::chrono::nanoseconds(-1)}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(queue_capacity_and_stack_size_edge_values)
+{
+    for (std::size_t capacity : {std::size_t{0}, std::size_t{1}, count_max})
+        BOOST_TEST(serves_a_call({.queue_capacity = capacity}), "queue_capacity " << capacity);
+    // 0: the platform's default; 1: raised to the platform's minimum; max(): the thread cannot
+    // start, and the call fails instead of hanging.
+    for (std::size_t stack : {std::size_t{0}, std::size_t{1}, count_max})
+        BOOST_TEST(serves_a_call({.stack_size = stack}), "stack_size " << stack);
+}
+
+BOOST_AUTO_TEST_CASE(queue_timeout_edge_values)
+{
+    ab::blocking_pool pool({.max_threads = 1});
+    const auto with = [&](std::chrono::steady_clock::duration d) {
+        return boost::asio::require(pool.get_executor(), ab::with_queue_timeout(d));
+    };
+    // 0 (the default) and max() mean no deadline; 1 ns expires unless started at once.
+    BOOST_TEST((boost::asio::query(pool.get_executor(), ab::with_queue_timeout()) ==
+                std::chrono::steady_clock::duration::zero()));
+    BOOST_TEST(serves_a_call(with(std::chrono::steady_clock::duration::zero())));
+    BOOST_TEST(serves_a_call(with(duration_max)));
+    BOOST_TEST(serves_a_call(with(std::chrono::nanoseconds(1))));
+    BOOST_TEST(pool.metrics().expired + pool.metrics().completed == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(join_for_edge_values)
+{
+    for (auto d : {std::chrono::steady_clock::duration::zero(), std::chrono::steady_clock::duration(1), duration_max}) {
+        ab::blocking_pool pool;
+        BOOST_TEST(serves_a_call(pool.get_executor()));
+        BOOST_TEST(pool.join_for(d), "an idle pool joins at once, d = " << d.count());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(set_limits_and_lane_limit_edge_values)
+{
+    ab::blocking_pool pool;
+    BOOST_CHECK_THROW(pool.set_limits(0, 0), std::invalid_argument);
+    BOOST_CHECK_THROW(pool.set_limits(count_max, count_max), std::invalid_argument);
+    BOOST_CHECK_THROW(pool.set_limits(2, 1), std::invalid_argument);
+    pool.set_limits(0, 1);
+    BOOST_TEST(serves_a_call(pool.get_executor()));
+    pool.set_limits(1, 1);
+    BOOST_TEST(serves_a_call(pool.get_executor()));
+    pool.set_limits(0, count_max);
+    BOOST_TEST(serves_a_call(pool.get_executor()));
+
+    BOOST_CHECK_THROW(ab::lane(pool, 0, "zero"), std::invalid_argument);
+    ab::lane one(pool, 1, "one");
+    BOOST_TEST(serves_a_call(one.get_executor()));
+    ab::lane unlimited(pool, count_max, "max");
+    BOOST_TEST(serves_a_call(unlimited.get_executor()));
+    BOOST_CHECK_THROW(one.set_limit(0), std::invalid_argument);
+    one.set_limit(count_max);
+    BOOST_TEST(serves_a_call(one.get_executor()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -23,14 +23,6 @@ namespace detail {
 template <typename T>
 concept io_executor = boost::asio::execution::is_executor<T>::value;
 
-template <typename T>
-struct is_pool_executor : std::false_type {
-};
-
-template <typename Allocator, unsigned int Bits>
-struct is_pool_executor<blocking_pool::basic_executor_type<Allocator, Bits>> : std::true_type {
-};
-
 template <typename F>
 concept blocking_callable =
     std::is_invocable_v<std::decay_t<F>> || std::is_invocable_v<std::decay_t<F>, std::stop_token>;

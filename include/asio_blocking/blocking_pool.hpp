@@ -46,12 +46,14 @@ class lane;
  * @par Shutdown
  * - `stop()`: refuse new work; calls still waiting complete with
  *   `boost::asio::error::operation_aborted` (posted functions are destroyed); running calls are
- *   asked to stop through their `std::stop_token` and deliver their own results. Does not block.
- * - `join()`: drain: refuse new work, run everything accepted (including continuations it
- *   submits from pool threads, or while tracked work is outstanding), then join every thread.
- *   Throws `std::logic_error` if called from a pool thread.
- * - `join_for(t)`: as `join()` but gives up after `t`: then behaves as `stop()`, leaves threads
- *   still running calls to finish on their own, and returns false.
+ *   asked to stop through their `std::stop_token` and deliver their own results. Completions for
+ *   handlers bound to this pool still run on it. Does not block.
+ * - `join()`: drain: run everything accepted, then join every thread. Once it has begun, only
+ *   continuations are accepted: submissions from pool threads, from inside a completion handler
+ *   of this pool's calls, or through a work-tracking executor of the pool; a fresh outside call
+ *   is refused with `operation_aborted`. Throws `std::logic_error` if called from a pool thread.
+ * - `join_for(t)`: as `join()` but gives up after `t` (`max()`: never): then behaves as
+ *   `stop()`, leaves threads still running calls to finish on their own, and returns false.
  * - Destructor: `stop()`, then `join()` (threads are detached instead if `join_for` gave up,
  *   or if the destructor runs on a pool thread).
  *

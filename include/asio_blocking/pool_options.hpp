@@ -50,12 +50,14 @@ enum class os_scheduling {
  * want `cpu_limit` CPUs; lanes bound calls by a real resource (connections, files).
  */
 struct pool_options {
-    /// Threads kept alive even when idle; started by the constructor.
+    /// Threads kept alive even when idle; started by the constructor. More than the process may
+    /// run (RLIMIT_NPROC, kernel.threads-max) is refused.
     std::size_t min_threads = 0;
     /// Never more threads than this alive at once (the OS's limits may lower it: see
     /// `pool_metrics::effective_max_threads`). Must be at least 1.
     std::size_t max_threads = 512;
-    /// A worker idle this long retires while more than `min_threads` exist.
+    /// A worker idle this long retires while more than `min_threads` exist: 0 at once, `max()`
+    /// never. Kept workers sleep untimed, so an idle pool uses no CPU.
     std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(10);
     /// Worker threads are named `thread_name` followed by their index (at most 15
     /// characters in all on Linux; the name part is truncated to fit).

@@ -9,7 +9,8 @@ namespace asio_blocking {
 /// Executor property: work submitted through the executor that has not started within this
 /// time of its submission never runs. An `async_blocking` call then completes with
 /// `error::deadline_expired`; a posted function is destroyed. A timer drives the expiry, so
-/// callers learn of it on time even when every worker is stuck. Zero (the default) means none.
+/// callers learn of it on time even when every worker is stuck. Zero (the default) and `max()`
+/// mean none; the deadline saturates, it never overflows.
 /**
  * @code
  * auto ex = boost::asio::require(pool.get_executor(), asio_blocking::with_queue_timeout(50ms));

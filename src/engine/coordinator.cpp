@@ -24,6 +24,20 @@ namespace asio_blocking::detail {
 namespace {
 
 thread_local const coordinator* current_engine = nullptr;
+// How long a parked worker told to leave lingers, in case the limits are raised again at once.
+constexpr std::chrono::milliseconds leave_grace{5};
+// The engine whose call's completion handler this thread is running (see completion_scope).
+thread_local const engine* completing_for = nullptr;
+// Set while this thread must never wait for room in a pool: stop() and the monitor delivering.
+thread_local bool must_not_block = false;
+
+struct never_block_scope {
+    bool previous = std::exchange(must_not_block, true);
+    never_block_scope() = default;
+    never_block_scope(const never_block_scope&) = delete;
+    never_block_scope& operator=(const never_block_scope&) = delete;
+    ~never_block_scope() { must_not_block = previous; }
+};
 // Per submitting thread: which of its calls has its queue wait measured.
 thread_local unsigned submissions_on_this_thread = 0;
 
@@ -81,6 +95,16 @@ void engine::work_started() noexcept
 void engine::work_finished() noexcept
 {
     coordinator::of(*this).work_finished();
+}
+
+completion_scope::completion_scope(const engine* e) noexcept
+    : previous_(std::exchange(completing_for, e))
+{
+}
+
+completion_scope::~completion_scope()
+{
+    completing_for = previous_;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,9 +187,13 @@ bool coordinator::accepting_locked(const operation* op) const noexcept
     case pool_state::running:
         return true;
     case pool_state::draining:
-        // Work that accepted work creates (continuations) is still accepted while draining.
-        return op->kind_ == op_kind::completion || running_in_this_thread() ||
-               outstanding_work_.load(std::memory_order_relaxed) > 0;
+        // After join() begins only continuations of accepted work get in: completions, calls
+        // made on a pool thread or inside a completion handler of this pool's calls, and
+        // functions submitted through a work-tracking executor (the work they continue was
+        // already counted). A fresh outside call is refused, so steady outside load cannot keep
+        // join() waiting.
+        return op->kind_ == op_kind::completion || op->kind_ == op_kind::tracked || running_in_this_thread() ||
+               completing_for == this;
     case pool_state::stopped:
         // Completions are run while threads remain to run them (stop() waits for its own);
         // threads told to leave do not count.
@@ -200,8 +228,10 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
     if (op->lane_ && lanes_.admit(op) == lane_gate::verdict::hold) {
         // Waits in its lane, occupying no queue slot.
     } else {
-        // A pool thread (or the monitor) never waits on a pool: that could deadlock it.
-        const bool may_wait = !running_in_this_thread() && !monitor::on_this_thread();
+        // A pool thread never waits on its own pool: that could deadlock it. A thread that must
+        // stay responsive (the monitor delivering expired calls, stop() aborting them) never waits
+        // on any pool. Both are admitted over capacity instead.
+        const bool may_wait = !running_in_this_thread() && !must_not_block;
         if (op->kind_ != op_kind::completion && queue_full_locked() && (may_wait || op->kind_ == op_kind::async_call)) {
             if (options_.on_overflow == overflow_policy::reject) {
                 if (op->lane_)
@@ -209,7 +239,7 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
                 ++counters_.totals.rejected;
                 return admission::refused_full;
             }
-            if (op->kind_ == op_kind::plain) {
+            if (op->kind_ != op_kind::async_call) {
                 ++room_waiters_;
                 room_cv_.wait(lk, [&] { return state_ != pool_state::running || !queue_full_locked(); });
                 --room_waiters_;
@@ -393,7 +423,10 @@ void coordinator::stop() noexcept
         room_cv_.notify_all();
         drained_cv_.notify_all();
     }
-    abort_all(aborted, aborted_error());
+    {
+        const never_block_scope never_block; // stop() does not block, even delivering
+        abort_all(aborted, aborted_error());
+    }
     for (auto& s : stops)
         s.request_stop();
     std::lock_guard lk(mutex_);
@@ -696,7 +729,17 @@ void coordinator::worker_loop(worker* self)
             if (leave || (state_ >= pool_state::stopped && aborting_ == 0))
                 break;
             workers_.park(self);
+            steady_time leave_by{};
             for (;;) {
+                if (self->exit_requested && state_ < pool_state::stopped) {
+                    // Told to leave (it no longer counts): linger briefly, so that limits raised
+                    // again at once keep this thread instead of starting a new one.
+                    if (leave_by == steady_time{})
+                        leave_by = clock::now() + leave_grace;
+                    if (self->cv.wait_until(lk, leave_by) == std::cv_status::timeout && self->exit_requested)
+                        break;
+                    continue;
+                }
                 // Above min_threads a parked worker retires after idle_timeout; at or below it,
                 // it waits without a timeout: an idle pool wakes no one.
                 const bool may_retire = workers_.threads() - workers_.leaving() > min_threads_;
@@ -854,10 +897,13 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
     if (!expired.empty()) {
         ++aborting_;
         lk.unlock();
-        // Delivering never blocks this thread: completions to a pool are admitted over its
-        // capacity, and a post from the monitor to a full pool never waits for room.
-        abort_all(expired,
-                  std::make_exception_ptr(boost::system::system_error(make_error_code(error::deadline_expired))));
+        {
+            // Delivering never blocks this thread: completions to a pool are admitted over its
+            // capacity, and a post from here to a full pool never waits for room.
+            const never_block_scope never_block;
+            abort_all(expired,
+                      std::make_exception_ptr(boost::system::system_error(make_error_code(error::deadline_expired))));
+        }
         lk.lock();
         --aborting_;
         notify_if_drained_locked();
@@ -999,6 +1045,8 @@ void coordinator::set_limits(std::size_t min_threads, std::size_t max_threads)
         std::lock_guard lk(mutex_);
         min_threads_ = min_threads;
         max_threads_ = max_threads;
+        // Raise: workers told to leave by an earlier shrink, and still here, stay after all.
+        workers_.recall_leaving(max_threads_);
         // Shrink: parked workers beyond the new maximum leave now; busy ones before taking
         // more work (must_leave_now_locked).
         workers_.ask_parked_to_leave(max_threads_);

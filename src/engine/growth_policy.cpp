@@ -17,19 +17,23 @@ unsigned growth_policy::next_slow_share(unsigned slow_share, std::uint64_t finis
 growth_decision decide_growth(const growth_snapshot& s) noexcept
 {
     using namespace growth_policy;
+    using duration = std::chrono::steady_clock::duration;
     const std::size_t total = s.threads + s.starting;
     if (total >= s.max_threads)
-        return {0,
-                s.queued > 0 && s.busy >= s.threads ? s.cap_lifts_after : std::chrono::steady_clock::duration::max()};
-    if (total < s.min_threads)
+        // At a lowered OS cap, a backlog is looked at again when the cap lifts.
+        return {0, s.queued > 0 && s.busy >= s.threads ? s.cap_lifts_after : duration::max()};
+    const bool backing_off = s.since_start_failure < start_failure_backoff;
+    const auto backoff_left = backing_off ? start_failure_backoff - s.since_start_failure : duration::max();
+    // Up to min_threads at once, unless a start just failed: then after the back-off.
+    if (total < s.min_threads && !backing_off)
         return {s.min_threads - total};
     // A worker is free (between calls), or the threads on their way will take the backlog.
     if (s.queued <= s.starting || s.busy < s.threads)
-        return {};
+        return {0, total < s.min_threads ? backoff_left : duration::max()};
     if (total == 0)
-        return {1};
-    if (s.since_start_failure < start_failure_backoff)
-        return {0, start_failure_backoff - s.since_start_failure};
+        return {1}; // a call with no thread at all: always one, back-off or not
+    if (backing_off)
+        return {0, backoff_left};
 
     // Blocking calls: most recent ones were slow, or (none finished yet) the oldest has already
     // run that long, asleep. A stall: a call has run that long, asleep. A thread that is merely

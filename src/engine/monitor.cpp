@@ -7,15 +7,6 @@
 
 namespace asio_blocking::detail {
 
-namespace {
-thread_local bool is_monitor_thread = false;
-}
-
-bool monitor::on_this_thread() noexcept
-{
-    return is_monitor_thread;
-}
-
 bool monitor::wake_by_locked(steady_time at, std::mutex& mutex, const tick_fn& tick, std::function<void()> on_exit)
 {
     if (stopped_)
@@ -23,7 +14,6 @@ bool monitor::wake_by_locked(steady_time at, std::mutex& mutex, const tick_fn& t
     if (!thread_.joinable()) {
         try {
             thread_ = std::thread([this, &mutex, tick, on_exit = std::move(on_exit)] {
-                is_monitor_thread = true;
                 restore_this_thread(creator_nice_); // before it is named, so tests see it done
                 pthread_setname_np(pthread_self(), "ab-monitor");
                 run(mutex, tick);

@@ -14,8 +14,8 @@ namespace asio_blocking::detail {
 
 /// Started on first need. Runs `tick` under the engine's mutex whenever a wake-up it was asked
 /// for is due; `tick` returns when it wants to run next (max(): only when asked). It never
-/// blocks on a delivery: `tick` aborts expired calls outside the lock, and a post from this
-/// thread to a full pool is admitted over capacity (see on_this_thread()).
+/// blocks on a delivery: `tick` aborts expired calls outside the lock, where a post to a full pool
+/// is admitted over capacity (coordinator's never_block_scope).
 class monitor {
 public:
     using steady_time = std::chrono::steady_clock::time_point;
@@ -32,9 +32,6 @@ public:
     /// Under the engine's mutex: the thread ends at its next look; returns it, to be joined
     /// (or detached, on itself) outside the lock.
     std::thread stop_locked();
-
-    /// True on a monitor thread (of any pool).
-    static bool on_this_thread() noexcept;
 
 private:
     void run(std::mutex& mutex, tick_fn tick);

@@ -91,8 +91,10 @@ void worker_set::retire(worker* w) noexcept
 {
     if (w->parked)
         unpark(w);
-    if (w->exit_requested)
+    if (w->exit_requested) {
+        w->exit_requested = false;
         --leaving_;
+    }
     --threads_;
     index_used_[w->index] = false;
     spare_.push_back(w); // cannot throw in practice: spare_ never holds more than records_
@@ -145,6 +147,19 @@ void worker_set::ask_parked_to_leave(std::size_t keep) noexcept
         w->exit_requested = true;
         ++leaving_;
         w->cv.notify_one();
+    }
+}
+
+void worker_set::recall_leaving(std::size_t keep) noexcept
+{
+    for (worker& w : records_) {
+        if (threads_ - leaving_ >= keep)
+            return;
+        if (w.exit_requested) { // told to leave, and (not retired yet) still waiting to
+            w.exit_requested = false;
+            --leaving_;
+            park(&w);
+        }
     }
 }
 

@@ -85,6 +85,8 @@ public:
     void unpark(worker* w) noexcept;
     /// Asks parked workers beyond `keep` threads to leave, oldest-parked first.
     void ask_parked_to_leave(std::size_t keep) noexcept;
+    /// Workers told to leave that are still here stay after all (parked again), up to `keep`.
+    void recall_leaving(std::size_t keep) noexcept;
     void wake_all_parked() noexcept;
 
     /// `w` runs `op` from `now` on.

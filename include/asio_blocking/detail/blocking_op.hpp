@@ -5,6 +5,7 @@
 
 #include <asio_blocking/blocking_pool.hpp>
 #include <asio_blocking/detail/caller_registry.hpp>
+#include <asio_blocking/detail/context_service.hpp>
 #include <asio_blocking/detail/engine.hpp>
 #include <asio_blocking/detail/io_context_executor.hpp>
 #include <asio_blocking/error.hpp>
@@ -113,6 +114,7 @@ public:
     void start(const call_target& target)
     {
         engine& core = target.pool->core();
+        core_ = &core;
         priority_ = target.settings.prio;
         kind_ = op_kind::async_call;
 
@@ -129,6 +131,7 @@ public:
                 return;
             }
         }
+        link_caller_work(handler_ctx);
 
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
         if (slot.is_connected())
@@ -203,10 +206,12 @@ public:
         {
             [[maybe_unused]] Handler doomed(std::move(handler_)); // destroyed here, not invoked
             handler_work_.reset();
-            io_work_.reset();
+            release_caller_work();
         }
         release();
     }
+
+    void forget_caller_work() noexcept override { io_work_.reset(); }
 
 private:
     // Runs on the handler's executor: hands the result to the handler.
@@ -232,14 +237,6 @@ private:
         }
         void operator()() { std::exchange(op, nullptr)->invoke_handler(std::move(error)); }
     };
-
-    // A handler that runs on a blocking_pool gets its completion as a completion op: accepted
-    // even after stop() (while threads remain to run it) and never held back by a full queue,
-    // so no delivery waits for room (not even the monitor's).
-    static constexpr bool handler_on_pool =
-        std::is_same_v<std::remove_cvref_t<decltype(boost::asio::query(std::declval<const handler_executor&>(),
-                                                                       boost::asio::execution::context))>,
-                       blocking_pool>;
 
     struct cancel_handler {
         cancel_handler(blocking_op* o, engine* c) noexcept
@@ -309,10 +306,11 @@ private:
         }
         invoker inv(this, std::move(error));
         auto send = [&] {
-            if constexpr (handler_on_pool) {
-                const call_settings settings{nullptr, {}, handler_work_->target().settings.prio};
-                submit_function(handler_work_->core(), settings, std::allocator<void>(), std::move(inv),
-                                op_kind::completion);
+            if constexpr (is_pool_executor<tracked_handler_executor>::value) {
+                // A handler bound to a pool runs there even after stop(), and its delivery never
+                // waits for room (the monitor delivers expired calls).
+                submit_completion(handler_work_->core(),
+                                  boost::asio::query(*handler_work_, asio_blocking::with_priority()), std::move(inv));
             } else if (may_dispatch && !registry_) {
                 boost::asio::dispatch(*handler_work_, std::move(inv));
             } else {
@@ -351,7 +349,9 @@ private:
         // The caller's context needed the work only while the call was pending. Release it now:
         // once the handler has run (say, set a promise), the caller may destroy that context at
         // once, while this thread (say, a system_context one) is still unwinding.
-        io_work_.reset();
+        release_caller_work();
+        // Calls the handler makes are continuations of this one (accepted while the pool drains).
+        const completion_scope continuation(core_);
         // The handler's own executor keeps its work until the handler has run, as Asio does.
         // (Engaged here: only the claimer delivers, and only destroy_completion resets it.)
         tracked_handler_executor handler_work(std::move(*handler_work_));
@@ -374,6 +374,41 @@ private:
                 release();
                 std::move(handler)(std::exception_ptr(), std::move(result));
             }
+        }
+    }
+
+    // The op keeps outstanding work on ex's context while pending. If that context differs from
+    // the handler's, it may be destroyed first: register with its work registry, whose shutdown
+    // releases the work while the context is still alive. (A pool's work keeps only its engine
+    // alive, which outlives it; the handler's context destroys the completion, work and all.)
+    // Only a handler with an executor of its own can run elsewhere than ex.
+    void link_caller_work(boost::asio::execution_context& handler_ctx)
+    {
+        if constexpr (handler_has_own_executor && !is_pool_executor<tracked_io_executor>::value) {
+            if (!io_work_)
+                return;
+            boost::asio::execution_context& io_ctx = boost::asio::query(*io_work_, boost::asio::execution::context);
+            if (&io_ctx == &handler_ctx)
+                return;
+            std::shared_ptr<work_registry> registry =
+                boost::asio::use_service<context_service>(io_ctx).registry().work();
+            io_work_link_.link.op = this;
+            if (registry->add(&io_work_link_.link))
+                io_work_link_.registry = std::move(registry);
+            else
+                io_work_.reset(); // the context is shutting down: let go of it now
+        } else {
+            (void)handler_ctx;
+        }
+    }
+
+    void release_caller_work() noexcept
+    {
+        if constexpr (handler_has_own_executor) {
+            if (io_work_link_.registry)
+                io_work_link_.registry->release(&io_work_link_.link); // unless the context's shutdown did
+            else
+                io_work_.reset();
         }
     }
 
@@ -415,8 +450,17 @@ private:
     result_storage result_{};
     std::exception_ptr error_;
     caller_registry* registry_ = nullptr;
+    engine* core_ = nullptr; // for completion_scope: the handler's calls continue this pool's work
     [[no_unique_address]] std::conditional_t<blocking_result<F>::takes_stop_token, std::stop_source, no_stop_source>
         stop_source_;
+    // Set while io_work_ is registered with its (other) context's work registry.
+    struct io_work_registration {
+        std::shared_ptr<work_registry> registry;
+        work_link link;
+    };
+    struct no_io_work_registration {};
+    [[no_unique_address]] std::conditional_t<handler_has_own_executor, io_work_registration, no_io_work_registration>
+        io_work_link_;
     std::atomic<unsigned char> refs_{2}; // the engine's and the completion's
 };
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 
 namespace boost::asio {
@@ -35,6 +36,10 @@ public:
     /// handler's io_context. May throw what the handler throws.
     virtual void invoke_completion() = 0;
 
+    /// The caller's context (ex's) is shutting down: drop the outstanding work held on it now,
+    /// while it is alive. Called under its work_registry's lock.
+    virtual void forget_caller_work() noexcept = 0;
+
     async_operation* link_next_ = nullptr;
     async_operation* link_prev_ = nullptr;
 
@@ -45,12 +50,46 @@ private:
     std::atomic<bool> claimed_{false};
 };
 
+/// An operation's entry in a work_registry (kept only by operations that may need one).
+struct work_link {
+    async_operation* op = nullptr;
+    work_link* next = nullptr;
+    work_link* prev = nullptr;
+    bool linked = false; // guarded by the registry's lock
+};
+
+/// The calls holding outstanding work on one execution context for a caller whose handler
+/// runs elsewhere. The context's shutdown releases that work while the context is alive, so a
+/// late release never touches a destroyed context. Shared with those calls: it outlives the
+/// context while they do.
+class work_registry {
+public:
+    /// Registers `link` (its op set); false if the context is already shutting down.
+    bool add(work_link* link);
+
+    /// Unregisters `link` and has its op drop its work, unless the context's shutdown already did.
+    void release(work_link* link) noexcept;
+
+    /// Called once, from the context's shutdown: every registered op drops its work.
+    void shutdown() noexcept;
+
+private:
+    void unlink_locked(work_link* link) noexcept;
+
+    std::mutex mutex_;
+    work_link* head_ = nullptr;
+    bool alive_ = true;
+};
+
 /// The registry of one execution context (owned by its context_service).
 class caller_registry {
 public:
     /// Registers `op` with the registry of `ctx`; nullptr if `ctx` is already shutting down.
     /// The registry is cached per thread, so a loop's calls look it up once, not per call.
     static caller_registry* link(boost::asio::execution_context& ctx, async_operation* op);
+
+    /// The registry of calls holding work on this context for handlers elsewhere.
+    std::shared_ptr<work_registry> work() const { return work_; }
 
     /// Unregisters `op` and runs `send` (which hands `op`'s completion to the context); the
     /// context's shutdown waits for `send` to return. `send` runs outside the registry lock:
@@ -110,6 +149,7 @@ private:
     std::atomic<std::size_t> sending_{0}; // deliveries between unlink and the end of their send
     std::atomic<std::size_t> refs_{1};
     bool alive_ = true;
+    std::shared_ptr<work_registry> work_ = std::make_shared<work_registry>();
 };
 
 } // namespace asio_blocking::detail

@@ -54,6 +54,19 @@ protected:
     ~engine() = default;
 };
 
+/// While alive, marks this thread as running the completion handler of one of `e`'s calls:
+/// the calls it makes are continuations, accepted while `e` drains (see blocking_pool::join).
+class completion_scope {
+public:
+    explicit completion_scope(const engine* e) noexcept;
+    ~completion_scope();
+    completion_scope(const completion_scope&) = delete;
+    completion_scope& operator=(const completion_scope&) = delete;
+
+private:
+    const engine* previous_;
+};
+
 } // namespace asio_blocking::detail
 
 #endif

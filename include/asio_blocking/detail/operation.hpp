@@ -26,6 +26,9 @@ enum class op_place : unsigned char {
 enum class op_kind : unsigned char {
     /// A plain `post`/`execute`: blocks its poster while the queue is full.
     plain,
+    /// The same, through a work-tracking executor: it continues work already counted, so a
+    /// draining pool still accepts it.
+    tracked,
     /// An `async_blocking` call: waits for room asynchronously (in the admission FIFO).
     async_call,
     /// A completion handed to a handler that runs on this pool: accepted after stop() while

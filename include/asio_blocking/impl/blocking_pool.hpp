@@ -17,10 +17,18 @@
 namespace asio_blocking {
 namespace detail {
 
+/// True for the executors of a blocking_pool (and only those: not for wrappers such as strands).
+template <typename T>
+struct is_pool_executor : std::false_type {
+};
+
+template <typename Allocator, unsigned int Bits>
+struct is_pool_executor<blocking_pool::basic_executor_type<Allocator, Bits>> : std::true_type {
+};
+
 /// Submits `f` as a function op of `kind`; throws queue_full on rejection, discards after stop.
 template <typename Allocator, typename Function>
-void submit_function(engine& core, const call_settings& settings, const Allocator& a, Function&& f,
-                     op_kind kind = op_kind::plain)
+void submit_function(engine& core, const call_settings& settings, const Allocator& a, Function&& f, op_kind kind)
 {
     using func_type = std::decay_t<Function>;
     auto* op = function_op<func_type, Allocator>::create(a, std::forward<Function>(f));
@@ -38,6 +46,20 @@ void submit_function(engine& core, const call_settings& settings, const Allocato
     }
 }
 
+/// Hands `f` (an async_blocking completion) to the pool its handler is bound to, bypassing
+/// stop() and the queue's capacity: never blocks, and runs unless the pool is gone (then `f`
+/// is destroyed unrun). Not through asio::post, which would wrap `f` beyond recognition.
+template <typename Function>
+void submit_completion(engine& core, priority prio, Function&& f)
+{
+    using func_type = std::decay_t<Function>;
+    auto* op = function_op<func_type, std::allocator<void>>::create(std::allocator<void>(), std::forward<Function>(f));
+    op->priority_ = prio;
+    op->kind_ = op_kind::completion;
+    if (core.submit(op, call_settings{nullptr, {}, prio}) != engine::admission::accepted)
+        op->destroy();
+}
+
 } // namespace detail
 
 template <typename Allocator, unsigned int Bits>
@@ -45,6 +67,9 @@ template <typename Function>
 void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) const
 {
     using func_type = std::decay_t<Function>;
+    // Through a work-tracking executor, f continues work already counted: accepted while the
+    // pool drains (see coordinator::accepting_locked).
+    constexpr auto kind = (Bits & outstanding_work_tracked) != 0 ? detail::op_kind::tracked : detail::op_kind::plain;
     detail::engine& core = *core_;
     const bool may_run_inline = settings_.lane == nullptr && core.running_in_this_thread();
 
@@ -91,8 +116,8 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
                 }
             }
         };
-        detail::submit_function(core, settings_, allocator_,
-                                signal_when_done(&w, func_type(std::forward<Function>(f))));
+        detail::submit_function(core, settings_, allocator_, signal_when_done(&w, func_type(std::forward<Function>(f))),
+                                kind);
         std::unique_lock lk(w.mutex);
         w.cv.wait(lk, [&] { return w.done; });
         if (w.error)
@@ -102,7 +127,7 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
             func_type(std::forward<Function>(f))();
             return;
         }
-        detail::submit_function(core, settings_, allocator_, std::forward<Function>(f));
+        detail::submit_function(core, settings_, allocator_, std::forward<Function>(f), kind);
     }
 }
 
