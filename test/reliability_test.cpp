@@ -403,14 +403,16 @@ BOOST_AUTO_TEST_CASE(threads_told_to_leave_do_not_count_toward_a_new_minimum)
     BOOST_REQUIRE(test::eventually([&] { return pool.metrics().idle_threads == 8u; }));
     pool.set_limits(0, 1); // 7 idle workers told to leave...
     pool.set_limits(4, 4); // ...and at once the pool is to keep 4
-    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 4u && stops.load() == 4; }));
-    // The 4 kept threads take 4 blocking calls; no thread needs starting.
-    test::busy_pool four(pool, 4);
-    const auto m = pool.metrics();
-    BOOST_TEST(m.threads == 4u);
-    // Before the fix: 7 left (1 thread), and new ones were started for the calls.
-    BOOST_TEST(m.threads_started == 8u);
-    BOOST_TEST(stops.load() == 4);
+    // Settled: 4 threads, and every thread that left has finished leaving. (Those told to
+    // leave either stay, or are gone already and replaced.)
+    const auto settled = [&] {
+        const auto m = pool.metrics();
+        return m.threads == 4u && m.threads_started - static_cast<std::uint64_t>(stops.load()) == 4u;
+    };
+    BOOST_TEST(test::eventually(settled));
+    // And it stays at 4 (before the fix: the 7 told to leave all left, leaving 1 thread).
+    BOOST_TEST(!test::eventually([&] { return pool.metrics().threads < 4u; }, 300ms));
+    BOOST_TEST(pool.metrics().threads == 4u);
 }
 
 // 9. After join() begins only continuations are accepted, so outside load cannot keep it open.
@@ -419,29 +421,42 @@ BOOST_AUTO_TEST_CASE(join_returns_under_steady_outside_load)
     ab::blocking_pool pool;
     std::atomic<bool> done{false};
     std::atomic<int> accepted{0}, refused{0};
-    auto load = [&] {
-        while (!done) {
-            // Calls that take a while, from three threads: at any moment one is pending.
-            auto f = ab::async_blocking(
-                pool.get_executor(), [] { std::this_thread::sleep_for(2ms); }, asio::use_future);
-            try {
-                f.get();
-                ++accepted;
-            } catch (const boost::system::system_error& e) {
-                if (e.code() == asio::error::operation_aborted)
-                    ++refused;
-            }
+    auto wait_for = [&](std::future<void>& f) {
+        try {
+            f.get();
+            ++accepted;
+        } catch (const boost::system::system_error& e) {
+            if (e.code() == asio::error::operation_aborted)
+                ++refused;
         }
     };
-    std::thread a(load), b(load), c(load);
+    auto submit = [&] {
+        return ab::async_blocking(
+            pool.get_executor(), [] { std::this_thread::sleep_for(1ms); }, asio::use_future);
+    };
+    auto load = [&] {
+        // Each thread submits its next call before waiting for the previous one: overlapping
+        // calls, so at every moment some accepted call is pending.
+        std::future<void> previous = submit();
+        while (!done) {
+            std::future<void> next = submit();
+            wait_for(previous);
+            previous = std::move(next);
+        }
+        wait_for(previous);
+    };
+    std::thread a(load), b(load);
     BOOST_REQUIRE(test::eventually([&] { return accepted.load() >= 20; }));
-    // Before the fix: each pending call's tracked work let the next one in; join never returned.
+    const int accepted_before = accepted.load();
+    // Before the fix: each pending call's tracked work let the next one in (1,359 accepted
+    // after join() began here; with longer calls join() never returned).
     BOOST_TEST(pool.join_for(20s));
+    // Only the calls already submitted (at most two per thread) complete after join() began.
+    BOOST_TEST(accepted.load() - accepted_before <= 10);
     BOOST_TEST(test::eventually([&] { return refused.load() > 0; }));
     done = true;
     a.join();
     b.join();
-    c.join();
 }
 
 BOOST_AUTO_TEST_CASE(join_accepts_continuations_and_refuses_fresh_outside_calls)

@@ -35,13 +35,15 @@ class lane;
  * or through the standard executor (`post`, `dispatch`, `defer`, `co_spawn`).
  *
  * @par Threads
- * `min_threads` are started by the constructor and kept. A submission that finds no idle thread
- * starts one (while fewer than `max_threads` exist) if recent calls block (average run time of
- * 50 µs or more) or a running call has stalled for 10 ms; short calls are left to the threads
- * there are, so tiny work does not start hundreds of threads. Before any call has finished, the
- * second thread starts once the oldest call has run 50 µs. After a failed thread start, growth
- * pauses for 50 ms. The most recently idle thread takes
- * the next call, so under light load surplus threads really idle out after `idle_timeout`.
+ * `min_threads` are started by the constructor and kept. A backlog with every thread busy
+ * starts one more (while fewer than `max_threads` exist) if most recent calls block (run 50 µs
+ * or more), or if a running call's thread has slept for 10 ms; short calls, and calls whose
+ * thread is merely runnable (computing, or preempted on a busy machine), are left to the threads
+ * there are, so tiny work does not start threads. Before any call has finished, the second
+ * thread starts once the oldest call has slept 50 µs, and each new thread may start two more
+ * (a cold burst of blocking calls grows as a tree). After a failed thread start, growth pauses
+ * for 50 ms. The most recently idle thread takes the next call, so under light load surplus
+ * threads really idle out after `idle_timeout`.
  *
  * @par Shutdown
  * - `stop()`: refuse new work; calls still waiting complete with

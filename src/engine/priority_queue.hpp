@@ -30,6 +30,12 @@ public:
     {
         if (size_ == 0)
             return nullptr;
+        // The usual case: every waiting call is at normal priority, so nothing is passed over.
+        if (op_list& normal = queues_[index(priority::normal)]; normal.size() == size_) {
+            passed_over_[index(priority::normal)] = 0;
+            --size_;
+            return normal.pop_front();
+        }
         unsigned chosen = levels;
         for (unsigned p = 0; p < levels && chosen == levels; ++p)
             if (!queues_[p].empty() && passed_over_[p] >= priority_ageing_limit)
