@@ -31,6 +31,7 @@
 #include <sstream>
 #include <sys/resource.h>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -497,6 +498,102 @@ scenario_result queued_memory(const config& cfg)
     return r;
 }
 
+/// One of several submitters sharing a pool: keeps `window` tiny calls in flight from its
+/// io_context until `total` are done. Completions may run on any of the context's threads.
+struct concurrent_submitter {
+    asio::io_context& io;
+    std::function<void(concurrent_submitter&)> submit_one;
+    long total = 0, window = 0;
+    std::atomic<long> issued{0}, done{0};
+
+    void issue_more()
+    {
+        for (long i = issued.load(std::memory_order_relaxed); i < total && i - done.load() < window;) {
+            if (issued.compare_exchange_weak(i, i + 1))
+                submit_one(*this);
+        }
+    }
+    void finished()
+    {
+        done.fetch_add(1);
+        issue_more();
+    }
+};
+
+/// Aggregate calls/s of `submitters` submitters: on one io_context run by that many threads
+/// (`shared_context`), or each on its own io_context run by one thread.
+figures run_submitters(const contender_spec& c, const config& cfg, long per_submitter, long window,
+                       std::size_t submitters, bool shared_context)
+{
+    figures f;
+    for (int rep = 0; rep < cfg.reps; ++rep) {
+        std::vector<std::unique_ptr<asio::io_context>> contexts;
+        for (std::size_t i = 0; i < (shared_context ? 1 : submitters); ++i)
+            contexts.push_back(std::make_unique<asio::io_context>());
+        std::unique_ptr<ab::blocking_pool> pool;
+        std::unique_ptr<asio::thread_pool> tp;
+        if (c.kind == "async_blocking")
+            pool = std::make_unique<ab::blocking_pool>();
+        else
+            tp = std::make_unique<asio::thread_pool>(c.k);
+        std::vector<std::unique_ptr<concurrent_submitter>> subs;
+        for (std::size_t i = 0; i < submitters; ++i) {
+            asio::io_context& io = *contexts[shared_context ? 0 : i];
+            std::function<void(concurrent_submitter&)> submit_one;
+            if (pool) {
+                submit_one = [p = pool.get(), ex = io.get_executor()](concurrent_submitter& s) {
+                    ab::async_blocking(*p, ex, tiny_job, [&s](std::exception_ptr, int) { s.finished(); });
+                };
+            } else {
+                submit_one = [t = tp.get(), ex = io.get_executor()](concurrent_submitter& s) {
+                    asio::post(*t, [&s, ex = asio::prefer(ex, asio::execution::outstanding_work.tracked)] {
+                        tiny_job();
+                        asio::post(ex, [&s] { s.finished(); });
+                    });
+                };
+            }
+            subs.push_back(std::make_unique<concurrent_submitter>(io, std::move(submit_one)));
+            subs.back()->total = per_submitter;
+            subs.back()->window = window;
+        }
+        const auto start = clock_type::now();
+        for (auto& sub : subs)
+            asio::post(sub->io, [s = sub.get()] { s->issue_more(); });
+        std::vector<std::thread> threads;
+        for (std::size_t i = 0; i < submitters; ++i)
+            threads.emplace_back([&io = *contexts[shared_context ? 0 : i]] { io.run(); });
+        for (auto& t : threads)
+            t.join();
+        const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+        long done = 0;
+        for (auto& sub : subs)
+            done += sub->done.load();
+        f.values["calls_per_s"].push_back(done / secs);
+        f.values["threads_started"].push_back(pool ? double(pool->metrics().threads_started) : double(c.k));
+    }
+    return f;
+}
+
+scenario_result multi_submitter(const config& cfg, bool shared_context)
+{
+    const long per_submitter = cfg.scale(250'000, 5'000);
+    const std::size_t submitters = 4;
+    scenario_result r{std::string("multi-submitter ") +
+                          (shared_context ? "1 io_context x 4 threads" : "4 io_contexts x 1 thread") + ", W=256 each",
+                      "calls_per_s",
+                      "calls/s",
+                      true,
+                      {}};
+    for (const contender_spec& c :
+         {contender_spec{"thread_pool(1)", "thread_pool", 1}, contender_spec{"thread_pool(2)", "thread_pool", 2},
+          contender_spec{"thread_pool(4)", "thread_pool", 4}, contender_spec{"async_blocking", "async_blocking"}})
+        r.contenders.emplace_back(c.label, run_submitters(c, cfg, per_submitter, 256, submitters, shared_context));
+    // The same calls from a single submitter: adding submitters must not collapse the rate.
+    r.contenders.emplace_back("async_blocking 1 submitter", run_submitters({"async_blocking", "async_blocking"}, cfg,
+                                                                           per_submitter * 4, 256, 1, shared_context));
+    return r;
+}
+
 std::uint64_t burn_cpu(std::chrono::microseconds how_long)
 {
     const auto until = clock_type::now() + how_long;
@@ -510,13 +607,31 @@ std::uint64_t burn_cpu(std::chrono::microseconds how_long)
 scenario_result loop_lag(const config& cfg)
 {
     const long n = cfg.scale(2'000, 200);
-    scenario_result r{
-        "loop-lag " + std::to_string(n) + " CPU-bound 1 ms calls, 1 ms timer", "lag_p99_us", "us", false, {}};
-    for (const std::string kind : {"inline", "async_blocking"}) {
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    scenario_result r{"loop-lag " + std::to_string(n) +
+                          " CPU-bound 1 ms calls, 1 ms timer (async_blocking: default options, or max_threads = " +
+                          std::to_string(cores) + " and the worker_scheduling named)",
+                      "lag_p99_us",
+                      "us",
+                      false,
+                      {}};
+    struct contender {
+        std::string label;
+        bool on_pool;
+        ab::pool_options options;
+    };
+    const std::vector<contender> contenders = {
+        {"inline", false, {}},
+        {"async_blocking defaults", true, {}},
+        {"async_blocking cores normal", true, {.max_threads = cores, .worker_scheduling = ab::os_scheduling::normal}},
+        {"async_blocking cores low", true, {.max_threads = cores, .worker_scheduling = ab::os_scheduling::low}},
+        {"async_blocking cores idle", true, {.max_threads = cores, .worker_scheduling = ab::os_scheduling::idle}},
+    };
+    for (const contender& c : contenders) {
         figures f;
         for (int rep = 0; rep < cfg.reps; ++rep) {
             asio::io_context io;
-            ab::blocking_pool pool({.max_threads = std::max(1u, std::thread::hardware_concurrency())});
+            ab::blocking_pool pool(c.options);
             example::loop_lag_probe probe(io, 1ms);
             probe.start();
             long done = 0;
@@ -531,7 +646,7 @@ scenario_result loop_lag(const config& cfg)
                         if (++done == n)
                             probe.stop();
                     };
-                    if (kind == "inline") {
+                    if (!c.on_pool) {
                         burn_cpu(1ms);
                         finish();
                     } else {
@@ -554,8 +669,173 @@ scenario_result loop_lag(const config& cfg)
             f.values["lag_p50_us"].push_back(percentile(lags, 0.5));
             f.values["lag_p99_us"].push_back(percentile(lags, 0.99));
             f.values["lag_max_us"].push_back(percentile(lags, 1.0));
+            if (c.on_pool)
+                f.values["peak_threads"].push_back(double(pool.metrics().peak_threads));
         }
-        r.contenders.emplace_back(kind, std::move(f));
+        r.contenders.emplace_back(c.label, std::move(f));
+    }
+    return r;
+}
+
+/// Burns `how_much` of this thread's CPU time: a fixed amount of work however often the thread
+/// is preempted (burn_cpu's wall-clock burn does less work on an oversubscribed machine).
+std::uint64_t burn_thread_cpu(std::chrono::microseconds how_much)
+{
+    auto used = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+    };
+    const auto until = used() + how_much;
+    std::uint64_t h = 1469598103934665603ull;
+    while (used() < until)
+        for (int i = 0; i < 4096; ++i)
+            h = (h ^ static_cast<unsigned>(i)) * 1099511628211ull;
+    return h;
+}
+
+scenario_result cpu_backlog(const config& cfg)
+{
+    const long n = cfg.scale(2'000, 200);
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    scenario_result r{"cpu-backlog " + std::to_string(n) +
+                          " x 2 ms CPU-bound calls submitted at once (async_blocking: default options)",
+                      "wall_ms",
+                      "ms",
+                      false,
+                      {}};
+    for (const contender_spec& c : {contender_spec{"thread_pool(" + std::to_string(cores) + ")", "thread_pool", cores},
+                                    contender_spec{"async_blocking defaults", "async_blocking"}}) {
+        figures f;
+        for (int rep = 0; rep < cfg.reps; ++rep) {
+            asio::io_context io;
+            runner run;
+            harness h{io, make_submit(c.kind, c.k, io, run, {}), [] {
+                          burn_thread_cpu(2ms);
+                      }};
+            h.total = n;
+            const auto start = clock_type::now();
+            asio::post(io, [&] { h.issue_more(); });
+            io.run();
+            f.values["wall_ms"].push_back(std::chrono::duration<double, std::milli>(clock_type::now() - start).count());
+            f.values["peak_threads"].push_back(run.pool ? double(run.pool->metrics().peak_threads) : double(c.k));
+        }
+        r.contenders.emplace_back(c.label, std::move(f));
+    }
+    return r;
+}
+
+/// Threads alive at once, and the most there were: for contenders that start threads per call.
+struct thread_census {
+    std::atomic<long> alive{0}, peak{0};
+    void started()
+    {
+        const long now = ++alive;
+        long seen = peak.load();
+        while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+        }
+    }
+    void finished() { --alive; }
+};
+
+scenario_result mixed(const config& cfg)
+{
+    // 40 clients each send a request, wait for its answer and send the next: a load that keeps
+    // ~40 calls sleeping when the CPU keeps up. Each request is a sleep-like 5 ms call (a database
+    // round trip) followed by a 1 ms CPU-bound call (hashing the reply).
+    const long clients = 40;
+    const long n = cfg.scale(2'000, 200);
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    scenario_result r{"mixed " + std::to_string(n) + " requests of (5 ms sleep, then 1 ms CPU) from " +
+                          std::to_string(clients) + " closed-loop clients, 1 ms timer",
+                      "requests_per_s",
+                      "req/s",
+                      true,
+                      {}};
+    using call_fn = std::function<void(std::function<void()> job, std::function<void()> done)>;
+    const std::string cores_text = std::to_string(cores);
+    const std::vector<std::string> labels = {"async_blocking defaults", "two pools cpu=" + cores_text + " io=64",
+                                             "thread_pool(" + cores_text + ")", "thread_pool(64)", "thread_per_call"};
+    for (const std::string& label : labels) {
+        figures f;
+        for (int rep = 0; rep < cfg.reps; ++rep) {
+            asio::io_context io;
+            auto io_ex = io.get_executor();
+            std::unique_ptr<ab::blocking_pool> pool, cpu_pool;
+            std::unique_ptr<asio::thread_pool> tp;
+            thread_census census;
+            example::detached_threads detached;
+            auto on_blocking_pool = [io_ex](ab::blocking_pool& p) -> call_fn {
+                return [&p, io_ex](std::function<void()> job, std::function<void()> done) {
+                    ab::async_blocking(p, io_ex, std::move(job), [done](std::exception_ptr) { done(); });
+                };
+            };
+            call_fn sleep_call, cpu_call;
+            if (label == "async_blocking defaults") {
+                pool = std::make_unique<ab::blocking_pool>();
+                sleep_call = cpu_call = on_blocking_pool(*pool);
+            } else if (label.rfind("two pools", 0) == 0) {
+                pool = std::make_unique<ab::blocking_pool>(ab::pool_options{.max_threads = 64});
+                cpu_pool = std::make_unique<ab::blocking_pool>(ab::pool_options{.max_threads = cores});
+                sleep_call = on_blocking_pool(*pool);
+                cpu_call = on_blocking_pool(*cpu_pool);
+            } else if (label.rfind("thread_pool", 0) == 0) {
+                tp = std::make_unique<asio::thread_pool>(label == "thread_pool(64)" ? 64 : cores);
+                sleep_call = cpu_call = [&tp, io_ex](std::function<void()> job, std::function<void()> done) {
+                    asio::post(*tp, [job = std::move(job), done = std::move(done),
+                                     ex = asio::prefer(io_ex, asio::execution::outstanding_work.tracked)] {
+                        job();
+                        asio::post(ex, done);
+                    });
+                };
+            } else { // a thread per call: at most `clients` alive, since each client waits for its answer
+                sleep_call =
+                    cpu_call = [&census, &detached, io_ex](std::function<void()> job, std::function<void()> done) {
+                        detached.started();
+                        census.started();
+                        std::thread([&census, &detached, job = std::move(job), done = std::move(done),
+                                     work = asio::make_work_guard(io_ex), io_ex]() mutable {
+                            job();
+                            asio::post(io_ex, std::move(done));
+                            work.reset();
+                            census.finished();
+                            detached.finished();
+                        }).detach();
+                    };
+            }
+            example::loop_lag_probe probe(io, 1ms);
+            probe.start();
+            long issued = 0, done = 0;
+            std::function<void()> send = [&] {
+                if (issued == n)
+                    return;
+                ++issued;
+                sleep_call([] { std::this_thread::sleep_for(5ms); },
+                           [&] {
+                               cpu_call([] { burn_thread_cpu(1ms); },
+                                        [&] {
+                                            if (++done == n)
+                                                probe.stop();
+                                            send();
+                                        });
+                           });
+            };
+            const auto start = clock_type::now();
+            for (long c = 0; c < clients; ++c)
+                asio::post(io, send);
+            io.run();
+            const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+            detached.wait_all();
+            const auto& lags = probe.lags_us();
+            f.values["requests_per_s"].push_back(done / secs);
+            f.values["lag_p99_us"].push_back(percentile(lags, 0.99));
+            f.values["lag_max_us"].push_back(percentile(lags, 1.0));
+            f.values["peak_threads"].push_back(
+                pool ? double(pool->metrics().peak_threads + (cpu_pool ? cpu_pool->metrics().peak_threads : 0))
+                : tp ? (label == "thread_pool(64)" ? 64.0 : double(cores))
+                     : double(census.peak.load()));
+        }
+        r.contenders.emplace_back(label, std::move(f));
     }
     return r;
 }
@@ -698,6 +978,55 @@ scenario_result loop_overhead(const config& cfg)
     return r;
 }
 
+scenario_result busy_machine(const config& cfg)
+{
+    // What a lower scheduling class costs the blocking calls themselves: while other threads
+    // (here `cores` normal-class spinners, as another busy process in the same cgroup would be)
+    // keep every core busy, a call that sleeps 1 ms and then computes 50 us needs the CPU briefly
+    // after each wake-up. SCHED_IDLE workers get it only when a core falls idle.
+    const long n = cfg.scale(100, 20);
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    scenario_result r{"busy-machine " + std::to_string(n) + " sequential calls of (1 ms sleep, 50 us CPU) while " +
+                          std::to_string(cores) + " normal threads spin (async_blocking: max_threads = 1)",
+                      "wall_ms",
+                      "ms",
+                      false,
+                      {}};
+    for (const auto& [label, scheduling] :
+         {std::pair{"normal", ab::os_scheduling::normal}, std::pair{"low", ab::os_scheduling::low},
+          std::pair{"idle", ab::os_scheduling::idle}}) {
+        figures f;
+        for (int rep = 0; rep < cfg.reps; ++rep) {
+            std::atomic<bool> stop{false};
+            std::vector<std::thread> spinners;
+            for (std::size_t i = 0; i < cores; ++i)
+                spinners.emplace_back([&stop] {
+                    while (!stop.load(std::memory_order_relaxed))
+                        burn_cpu(100us);
+                });
+            ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = scheduling});
+            const auto start = clock_type::now();
+            for (long i = 0; i < n; ++i)
+                ab::async_blocking(
+                    pool.get_executor(),
+                    [] {
+                        std::this_thread::sleep_for(1ms);
+                        burn_thread_cpu(50us);
+                    },
+                    asio::use_future)
+                    .get();
+            const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+            stop = true;
+            for (auto& t : spinners)
+                t.join();
+            f.values["wall_ms"].push_back(ms);
+            f.values["x_ideal"].push_back(ms / (n * 1.05));
+        }
+        r.contenders.emplace_back(std::string("async_blocking ") + label, std::move(f));
+    }
+    return r;
+}
+
 std::string machine_description()
 {
     std::ifstream cpuinfo("/proc/cpuinfo");
@@ -717,12 +1046,14 @@ int main(int argc, char** argv)
     config cfg;
     std::string scenario = "all", json_path;
     const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep",      "queued-memory",
-                                            "loop-lag",        "idle-cost",    "metrics-overhead", "loop-overhead"};
+                                            "loop-lag",        "idle-cost",    "metrics-overhead", "multi-submitter",
+                                            "cpu-backlog",     "mixed",        "busy-machine",     "loop-overhead"};
     po::options_description desc("asio_blocking_bench: async_blocking against hand-rolled alternatives\n\nOptions");
     desc.add_options()("help,h", "show this help")(
         "scenario", po::value(&scenario)->default_value(scenario),
         "tiny-throughput, tiny-latency, burst-sleep, queued-memory, loop-lag, idle-cost, metrics-overhead, "
-        "loop-overhead, or all")("reps", po::value(&cfg.reps)->default_value(cfg.reps), "repetitions per contender")(
+        "multi-submitter, cpu-backlog, mixed, busy-machine, loop-overhead, or all")(
+        "reps", po::value(&cfg.reps)->default_value(cfg.reps), "repetitions per contender")(
         "json", po::value(&json_path), "write all figures as JSON")("smoke", "tiny sizes, one repetition (CI)");
     po::variables_map vm;
     try {
@@ -773,6 +1104,16 @@ int main(int argc, char** argv)
         add(metrics_overhead(cfg));
     if (wanted("loop-overhead"))
         add(loop_overhead(cfg));
+    if (wanted("multi-submitter")) {
+        add(multi_submitter(cfg, true));
+        add(multi_submitter(cfg, false));
+    }
+    if (wanted("cpu-backlog"))
+        add(cpu_backlog(cfg));
+    if (wanted("mixed"))
+        add(mixed(cfg));
+    if (wanted("busy-machine"))
+        add(busy_machine(cfg));
     if (!json_path.empty()) {
         std::ofstream out(json_path);
         out << to_json(results, machine);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures login_service in each --mode on this machine: wrk drives POST /login (Argon2id +
 # SQLite per request) while a second wrk samples GET /health on one connection. Prints a
-# Markdown table of logins/s and /health p50/p99.
+# Markdown table of logins/s, /health p50/p99 and the server's peak RSS (VmHWM).
 #   bench/login_bench.sh [path/to/login_service]     (DURATION=10s CONNECTIONS=32 to change)
 set -euo pipefail
 bin="${1:-build/default/example/login_service}"
@@ -22,8 +22,8 @@ field() { # field FILE PATTERN: the value after PATTERN on its line
     awk -v p="$2" '$0 ~ p { print $2; exit }' "$1"
 }
 
-echo "| mode | logins/s | /health p50 | /health p99 | /health requests |"
-echo "|---|---|---|---|---|"
+echo "| mode | logins/s | /health p50 | /health p99 | /health requests | peak RSS |"
+echo "|---|---|---|---|---|---|"
 for mode in pool inline thread-per-request; do
     "$bin" --mode "$mode" --db "$tmp/users.db" --init-db --port 0 > "$tmp/server.out" 2>&1 &
     server=$!
@@ -35,10 +35,12 @@ for mode in pool inline thread-per-request; do
     sleep 1 # let the logins saturate the pool before sampling
     wrk -t1 -c1 -d"$duration" --timeout 30s --latency "http://127.0.0.1:$port/health" > "$tmp/health.txt" || true
     wait "$load" || true
+    # The server's high-water mark of resident memory over the whole mode, read before it exits.
+    hwm="$(awk '/^VmHWM:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$server/status" 2> /dev/null || true)"
     kill "$server"; wait "$server" 2> /dev/null || true; server=""
     rps="$(awk '/^Requests\/sec/ { print $2 }' "$tmp/login.txt")"
     p50="$(awk '/^ +50%/ { print $2 }' "$tmp/health.txt")"
     p99="$(awk '/^ +99%/ { print $2 }' "$tmp/health.txt")"
     n="$(awk '/requests in/ { print $1 }' "$tmp/health.txt")"
-    echo "| $mode | ${rps:-?} | ${p50:-timeout} | ${p99:-timeout} | ${n:-0} |"
+    echo "| $mode | ${rps:-?} | ${p50:-timeout} | ${p99:-timeout} | ${n:-0} | ${hwm:-?} |"
 done

@@ -36,13 +36,23 @@ void validate(const pool_options& o)
         throw std::invalid_argument("asio_blocking::pool_options: min_threads (" + std::to_string(o.min_threads) +
                                     ") must not exceed max_threads (" + std::to_string(o.max_threads) + ")");
     if (o.min_threads > 0) {
-        if (const std::size_t limit = thread_limit(); o.min_threads > limit)
+        // Read once: /proc is slow, and set_limits() validates on every call.
+        static const std::size_t process_limit = thread_limit();
+        if (const std::size_t limit = process_limit; o.min_threads > limit)
             throw std::invalid_argument("asio_blocking::pool_options: min_threads (" + std::to_string(o.min_threads) +
                                         ") exceeds the threads this process may run (" + std::to_string(limit) +
                                         ", from RLIMIT_NPROC and kernel.threads-max)");
     }
     if (o.idle_timeout < std::chrono::steady_clock::duration::zero())
         throw std::invalid_argument("asio_blocking::pool_options: idle_timeout must not be negative");
+    switch (o.worker_scheduling) {
+    case os_scheduling::normal:
+    case os_scheduling::low:
+    case os_scheduling::idle:
+        break;
+    default:
+        throw std::invalid_argument("asio_blocking::pool_options: worker_scheduling is not an os_scheduling value");
+    }
 }
 
 } // namespace asio_blocking

@@ -1,6 +1,7 @@
 // The Prometheus collector: pool and lane snapshots turned into metric families at scrape time.
+#include "engine/coordinator.hpp"
+
 #include <asio_blocking/detail/latency_histogram.hpp>
-#include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/prometheus.hpp>
 
 #include <prometheus/check_names.h>
@@ -32,19 +33,49 @@ constexpr unsigned last_edge_log2 = 35;
 const char* const priority_names[] = {"low", "normal", "high"};
 
 struct lane_entry {
-    const detail::lane_core* core;
+    const detail::lane_state* core;
     std::string name;
 };
 
+/// A counted reference to a pool's engine: it keeps the engine (and its lanes) readable, not
+/// the pool or its threads, until the entry is forgotten.
+class engine_ref {
+public:
+    explicit engine_ref(detail::coordinator& e) noexcept
+        : engine_(&e)
+    {
+        e.retain();
+    }
+    engine_ref(engine_ref&& other) noexcept
+        : engine_(std::exchange(other.engine_, nullptr))
+    {
+    }
+    engine_ref& operator=(engine_ref&& other) noexcept
+    {
+        std::swap(engine_, other.engine_);
+        return *this;
+    }
+    ~engine_ref()
+    {
+        if (engine_)
+            engine_->release();
+    }
+    const detail::coordinator& operator*() const noexcept { return *engine_; }
+    const detail::coordinator* get() const noexcept { return engine_; }
+
+private:
+    detail::coordinator* engine_;
+};
+
 struct pool_entry {
-    std::weak_ptr<detail::pool_core> core;
+    engine_ref core;
     ::prometheus::Labels labels;
     std::vector<lane_entry> lanes;
 };
 
-bool same_owner(const std::weak_ptr<detail::pool_core>& a, const std::weak_ptr<detail::pool_core>& b) noexcept
+detail::coordinator& engine_of(const blocking_pool& pool) noexcept
 {
-    return !a.owner_before(b) && !b.owner_before(a);
+    return detail::coordinator::of(pool.core());
 }
 
 /// Families in order of first appearance, each name once however many pools report it.
@@ -105,7 +136,7 @@ void add_histogram(family_set& families, const std::string& name, const metric_f
     families.get(name + "_seconds", field.help, MetricType::Histogram).metric.push_back(std::move(m));
 }
 
-void collect_pool(family_set& families, const pool_entry& entry, const detail::pool_core& core)
+void collect_pool(family_set& families, const pool_entry& entry, const detail::coordinator& core)
 {
     latency_histogram queue_wait, run_time;
     const pool_metrics snapshot = core.metrics(queue_wait, run_time);
@@ -142,10 +173,10 @@ struct prometheus_collector::state {
     std::mutex mutex;
     std::vector<pool_entry> pools;
 
-    /// Forgets pools whose engine is gone, so their labels may be used again.
+    /// Forgets destroyed pools, so their labels may be used again, and lets go of their engines.
     void prune_locked()
     {
-        std::erase_if(pools, [](const pool_entry& p) { return p.core.expired(); });
+        std::erase_if(pools, [](const pool_entry& p) { return (*p.core).pool_destroyed(); });
     }
 };
 
@@ -171,25 +202,26 @@ void prometheus_collector::add(const blocking_pool& pool, ::prometheus::Labels l
             throw std::invalid_argument("asio_blocking::prometheus_collector: label name '" + name +
                                         "' is used by the collector itself");
     }
-    std::weak_ptr<detail::pool_core> core = pool.weak_core();
+    detail::coordinator& core = engine_of(pool);
     std::lock_guard lk(state_->mutex);
     state_->prune_locked();
     for (const pool_entry& p : state_->pools) {
-        if (same_owner(p.core, core))
+        if (p.core.get() == &core)
             throw std::invalid_argument("asio_blocking::prometheus_collector: pool added twice");
         if (p.labels == labels)
             throw std::invalid_argument("asio_blocking::prometheus_collector: another pool has the same labels");
     }
-    state_->pools.push_back({std::move(core), std::move(labels), {}});
+    state_->pools.push_back({engine_ref(core), std::move(labels), {}});
 }
 
 void prometheus_collector::add(const lane& lane)
 {
-    const std::weak_ptr<detail::pool_core> core = lane.pool().weak_core();
+    const detail::coordinator* core = &engine_of(lane.pool());
     const std::string name = lane.metrics().name;
     std::lock_guard lk(state_->mutex);
+    state_->prune_locked();
     const auto pool = std::find_if(state_->pools.begin(), state_->pools.end(),
-                                   [&](const pool_entry& p) { return same_owner(p.core, core); });
+                                   [&](const pool_entry& p) { return p.core.get() == core; });
     if (pool == state_->pools.end())
         throw std::invalid_argument("asio_blocking::prometheus_collector: add the lane's pool first");
     for (const lane_entry& l : pool->lanes)
@@ -203,11 +235,10 @@ std::vector<::prometheus::MetricFamily> prometheus_collector::Collect() const
     family_set families;
     std::lock_guard lk(state_->mutex);
     state_->prune_locked();
+    // The entries hold their engines, so a pool destroyed during the snapshot leaves its
+    // engine and lanes readable; it is forgotten at the next prune.
     for (const pool_entry& entry : state_->pools)
-        // Holding the engine keeps it and its lanes alive for the snapshot. It is let go under
-        // the lock, so once a pool's destructor has returned, add() never finds it still here.
-        if (const auto core = entry.core.lock())
-            collect_pool(families, entry, *core);
+        collect_pool(families, entry, *entry.core);
     return std::move(families).take();
 }
 

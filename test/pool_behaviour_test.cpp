@@ -11,6 +11,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <random>
+#include <set>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -33,7 +34,11 @@ BOOST_AUTO_TEST_SUITE(pool_behaviour_test)
 BOOST_AUTO_TEST_CASE(min_threads_start_with_the_pool)
 {
     ab::blocking_pool pool({.min_threads = 3});
-    BOOST_TEST(test::eventually([&] { return pool.metrics().threads == 3; }));
+    // A worker counts as a thread as it starts, and as idle once it has set itself up.
+    BOOST_TEST(test::eventually([&] {
+        const auto m = pool.metrics();
+        return m.threads == 3 && m.idle_threads == 3;
+    }));
     BOOST_TEST(pool.metrics().idle_threads == 3u);
 }
 

@@ -4,7 +4,7 @@
 
 #include <asio_blocking/async_blocking.hpp>
 #include <asio_blocking/blocking_pool.hpp>
-#include <asio_blocking/detail/pool_core.hpp>
+#include <asio_blocking/detail/engine.hpp>
 #include <asio_blocking/error.hpp>
 
 #include <boost/asio/bind_executor.hpp>

@@ -1,6 +1,6 @@
 /*
- * A model of how finished calls reach an io_context caller (src/blocking_pool.cpp,
- * context_link), checked with spin by check.sh (and in CI).
+ * A model of how finished calls reach an io_context caller (src/caller_registry.cpp,
+ * caller_registry), checked with spin by check.sh (and in CI).
  *
  *   finisher(i) - a worker completing call i: try_claim(), then deliver_batched(): under the
  *                 registry lock, unlink from the registry, append to the ready list, and post a
@@ -10,11 +10,11 @@
  *                 handler may throw: the rest of the batch goes back to the front of the ready
  *                 list (a batch is posted if none is pending) and run() returns; the program may
  *                 then run again, or stop and destroy the context;
- *   shutdown    - the context being destroyed (only once run() has returned): context_link's
+ *   shutdown    - the context being destroyed (only once run() has returned): caller_registry's
  *                 shutdown claims every registered call, waits for calls claimed elsewhere to
  *                 leave the registry, takes the ready list, and destroys those handlers. The
  *                 scheduler then destroys a queued batch without running it.
- * Every atomic block is one critical section under context_link::mutex_.
+ * Every atomic block is one critical section under caller_registry::mutex_.
  *
  * Properties:
  *   - every call ends exactly once: its handler is invoked or destroyed, never both, never

@@ -180,8 +180,9 @@ struct service {
     run_mode mode;
     user_store& users;
     ab::blocking_pool& pool;
-    ab::lane db;  // at most one call per SQLite connection
-    ab::lane cpu; // Argon2id is CPU- and memory-hungry: about one per core
+    ab::lane db; // at most one call per SQLite connection: a real resource, so a lane bounds it
+    // Argon2id needs no lane: the pool runs computing calls on about as many threads as there
+    // are CPUs by itself, and only blocked ones (the lookups) on more.
     std::string unknown_user_hash = dummy_hash();
     example::detached_threads request_threads;  // thread-per-request mode
     const ab::stall_detector* stalls = nullptr; // null: not watching the loop
@@ -192,22 +193,37 @@ struct service {
         , users(u)
         , pool(p)
         , db(p, u.connections(), "db")
-        , cpu(p, std::max(1u, std::thread::hardware_concurrency()), "cpu")
         , prometheus(p, {{"pool", "login"}})
     {
         prometheus.add(db);
-        prometheus.add(cpu);
     }
 
-    /// Runs blocking `fn` as the mode says: on a pool lane, inline on the loop, or on a new thread.
+    /// Runs blocking `fn` as the mode says: on the pool within `lane`, inline on the loop, or on
+    /// a new thread.
     template <typename F>
     asio::awaitable<std::invoke_result_t<F>> blocking(ab::lane& lane, F fn)
+    {
+        return blocking_on(&lane, std::move(fn));
+    }
+
+    /// The same on the pool with no lane: the default pool of the loop's context.
+    template <typename F>
+    asio::awaitable<std::invoke_result_t<F>> blocking(F fn)
+    {
+        return blocking_on(nullptr, std::move(fn));
+    }
+
+    /// `lane`: nullptr for none.
+    template <typename F>
+    asio::awaitable<std::invoke_result_t<F>> blocking_on(ab::lane* lane, F fn)
     {
         using R = std::invoke_result_t<F>;
         auto ex = co_await asio::this_coro::executor;
         switch (mode) {
         case run_mode::pool:
-            co_return co_await ab::async_blocking(lane, ex, std::move(fn), asio::use_awaitable);
+            if (lane)
+                co_return co_await ab::async_blocking(*lane, ex, std::move(fn), asio::use_awaitable);
+            co_return co_await ab::async_blocking(ex, std::move(fn), asio::use_awaitable);
         case run_mode::inline_:
             co_return fn(); // stalls the loop: what the library exists to avoid
         case run_mode::thread_per_request: {
@@ -264,7 +280,7 @@ struct service {
         auto verify = [stored, password] {
             return crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) == 0;
         };
-        const bool ok = co_await blocking(cpu, std::move(verify));
+        const bool ok = co_await blocking(std::move(verify));
         co_return ok&& hash.has_value();
     }
 
@@ -294,8 +310,8 @@ struct service {
         if (stalls != nullptr)
             stall_json = ",\"stalls\":{\"count\":" + std::to_string(stalls->stalls()) + ",\"longest_ns\":" +
                          std::to_string(std::chrono::nanoseconds(stalls->longest_stall()).count()) + "}";
-        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + ab::to_json(db.metrics()) + "," +
-               ab::to_json(cpu.metrics()) + "]" + stall_json + "}";
+        return "{\"pool\":" + ab::to_json(pool.metrics()) + ",\"lanes\":[" + ab::to_json(db.metrics()) + "]" +
+               stall_json + "}";
     }
 };
 
@@ -534,7 +550,10 @@ int main(int argc, char** argv)
             user_store::initialise(db_path);
         user_store users(db_path, 4);
         asio::io_context io(1);
-        ab::blocking_pool pool({.max_threads = max_threads, .thread_name = "login"});
+        // The loop's default pool, where async_blocking(ex, fn, token) runs fn: no sizing but
+        // the thread limit.
+        ab::configure_default_pool(io, {.max_threads = max_threads, .thread_name = "login"});
+        ab::blocking_pool& pool = ab::default_pool(io);
         service svc(mode, users, pool);
         std::optional<ab::stall_detector> detector; // default report: stderr
         if (stall_threshold > 0ns) {

@@ -18,8 +18,7 @@
 namespace asio_blocking {
 
 namespace detail {
-class pool_core;
-class lane_core;
+class engine;
 struct pool_executor_bits {
     static constexpr unsigned int blocking_never = 1;
     static constexpr unsigned int blocking_always = 2;
@@ -36,13 +35,15 @@ class lane;
  * or through the standard executor (`post`, `dispatch`, `defer`, `co_spawn`).
  *
  * @par Threads
- * `min_threads` are started by the constructor and kept. A submission that finds no idle thread
- * starts one (while fewer than `max_threads` exist) if recent calls block (average run time of
- * 50 µs or more) or a running call has stalled for 10 ms; short calls are left to the threads
- * there are, so tiny work does not start hundreds of threads. Before any call has finished, the
- * second thread starts once the oldest call has run 50 µs. After a failed thread start, growth
- * pauses for 50 ms. The most recently idle thread takes
- * the next call, so under light load surplus threads really idle out after `idle_timeout`.
+ * `min_threads` are started by the constructor and kept. A backlog with every thread busy
+ * starts one more (while fewer than `max_threads` exist) if most recent calls block (run 50 µs
+ * or more), or if a running call's thread has slept for 10 ms; short calls, and calls whose
+ * thread is merely runnable (computing, or preempted on a busy machine), are left to the threads
+ * there are, so tiny work does not start threads. Before any call has finished, the second
+ * thread starts once the oldest call has slept 50 µs, and each new thread may start two more
+ * (a cold burst of blocking calls grows as a tree). After a failed thread start, growth pauses
+ * for 50 ms. The most recently idle thread takes the next call, so under light load surplus
+ * threads really idle out after `idle_timeout`.
  *
  * @par Shutdown
  * - `stop()`: refuse new work; calls still waiting complete with
@@ -92,13 +93,11 @@ public:
     pool_metrics metrics() const;
 
     /// @private
-    detail::pool_core& core() const noexcept { return *core_; }
-
-    /// @private A reference that expires with the engine (used by the Prometheus collector).
-    std::weak_ptr<detail::pool_core> weak_core() const noexcept { return core_; }
+    detail::engine& core() const noexcept { return *core_; }
 
 private:
-    std::shared_ptr<detail::pool_core> core_;
+    // Counted: the engine outlives this object while its threads or tracked work remain.
+    detail::engine* core_;
 };
 
 /// A standard Asio executor submitting work to a `blocking_pool`.
@@ -304,7 +303,7 @@ public:
     detail::call_target target() const noexcept { return {pool_, settings_}; }
 
     /// @private
-    detail::pool_core& core() const noexcept { return *core_; }
+    detail::engine& core() const noexcept { return *core_; }
 
 private:
     friend class blocking_pool;
@@ -330,7 +329,7 @@ private:
     blocking_pool* pool_;
     // The engine, reached directly: it outlives the pool object while any of its threads still
     // runs a call (after join_for gave up), and such calls may still hold tracked executors.
-    detail::pool_core* core_;
+    detail::engine* core_;
     Allocator allocator_;
     unsigned int bits_;
     detail::call_settings settings_;

@@ -40,11 +40,11 @@ public:
     lane_metrics metrics() const;
 
     /// @private The lane's state; owned by the pool's engine, valid as long as it lives.
-    const detail::lane_core* core() const noexcept { return core_; }
+    const detail::lane_state* core() const noexcept { return core_; }
 
 private:
     blocking_pool* pool_;
-    detail::lane_core* core_;
+    detail::lane_state* core_;
 };
 
 } // namespace asio_blocking

@@ -21,25 +21,8 @@ struct latency_summary {
     std::chrono::nanoseconds max{0};
 };
 
-/// A consistent snapshot of a pool, taken under the pool's lock.
-/**
- * Every submitted call ends in exactly one of `completed`, `failed`, `cancelled`, `rejected`
- * and `expired`, so once the pool is quiescent (`queued == busy_threads == 0`):
- * `completed + failed + cancelled + rejected + expired == submitted`.
- * Plain `post`/`execute` work counts too (a function that throws counts as `failed`).
- */
-struct pool_metrics {
-    // Gauges.
-    std::size_t threads = 0;                         ///< Worker threads alive.
-    std::size_t idle_threads = 0;                    ///< Of those, waiting for work.
-    std::size_t busy_threads = 0;                    ///< Of those, running a call (including abandoned ones).
-    std::size_t queued = 0;                          ///< Calls admitted and waiting for a worker.
-    std::array<std::size_t, 3> queued_by_priority{}; ///< `queued`, indexed by `priority`.
-    std::size_t waiting_admission = 0;               ///< Calls waiting for room in a full queue.
-    std::size_t waiting_in_lanes = 0;                ///< Calls held back by their lane's limit.
-    std::size_t outstanding_work = 0;                ///< Tracked executors and pending calls (join waits for 0).
-
-    // Counters since construction.
+/// The counters of a pool since construction: one aggregate, copied whole into `pool_metrics`.
+struct pool_counters {
     std::uint64_t submitted = 0; ///< Every submission, including refused ones.
     std::uint64_t completed = 0; ///< Ran and returned (or the posted function returned).
     std::uint64_t failed = 0;    ///< Ran and threw.
@@ -53,9 +36,32 @@ struct pool_metrics {
     std::uint64_t hook_failures = 0; ///< on_thread_start/on_thread_stop calls that threw.
     std::size_t peak_threads = 0;
     std::size_t peak_queued = 0;
+};
 
-    latency_summary queue_wait; ///< Submission (or admission) to start, of calls that started.
-    latency_summary run_time;   ///< Start to return, of calls that ran.
+/// A consistent snapshot of a pool, taken under the pool's lock.
+/**
+ * Every submitted call ends in exactly one of `completed`, `failed`, `cancelled`, `rejected`
+ * and `expired`, so once the pool is quiescent (`queued == busy_threads == 0`):
+ * `completed + failed + cancelled + rejected + expired == submitted`.
+ * Plain `post`/`execute` work counts too (a function that throws counts as `failed`).
+ */
+struct pool_metrics : pool_counters {
+    // Gauges.
+    std::size_t threads = 0;                         ///< Worker threads alive.
+    std::size_t idle_threads = 0;                    ///< Of those, waiting for work.
+    std::size_t busy_threads = 0;                    ///< Of those, running a call (including abandoned ones).
+    std::size_t queued = 0;                          ///< Calls admitted and waiting for a worker.
+    std::array<std::size_t, 3> queued_by_priority{}; ///< `queued`, indexed by `priority`.
+    std::size_t waiting_admission = 0;               ///< Calls waiting for room in a full queue.
+    std::size_t waiting_in_lanes = 0;                ///< Calls held back by their lane's limit.
+    std::size_t outstanding_work = 0;                ///< Tracked executors and pending calls (join waits for 0).
+    std::size_t effective_max_threads = 0;           ///< `max_threads`, lowered to what the OS lets the pool start.
+    std::size_t cpu_bound_running = 0;               ///< Running calls judged CPU-bound (sampled while calls wait).
+
+    /// Submission to start, of a sample of the calls that started (one in 16, so recording
+    /// costs a call nothing measurable).
+    latency_summary queue_wait;
+    latency_summary run_time; ///< Start to return, of calls that ran.
 };
 
 /// What a field measures: a level now, a count since the pool started, or a latency distribution.
@@ -89,6 +95,11 @@ void for_each_field(const pool_metrics& m, Visitor&& visit)
     visit(metric_field{"waiting_in_lanes", k::gauge, "Calls held back by their lane's limit."}, u{m.waiting_in_lanes});
     visit(metric_field{"outstanding_work", k::gauge, "Tracked executors and pending calls (join waits for 0)."},
           u{m.outstanding_work});
+    visit(metric_field{"effective_max_threads", k::gauge,
+                       "max_threads, lowered to what the OS lets the pool start."},
+          u{m.effective_max_threads});
+    visit(metric_field{"cpu_bound_running", k::gauge, "Running calls judged CPU-bound (sampled while calls wait)."},
+          u{m.cpu_bound_running});
     visit(metric_field{"submitted", k::counter, "Calls submitted, including refused ones."}, m.submitted);
     visit(metric_field{"completed", k::counter, "Calls that ran and returned."}, m.completed);
     visit(metric_field{"failed", k::counter, "Calls that ran and threw."}, m.failed);
@@ -106,7 +117,7 @@ void for_each_field(const pool_metrics& m, Visitor&& visit)
           m.hook_failures);
     visit(metric_field{"peak_threads", k::gauge, "Most worker threads alive at once."}, u{m.peak_threads});
     visit(metric_field{"peak_queued", k::gauge, "Most calls queued at once."}, u{m.peak_queued});
-    visit(metric_field{"queue_wait", k::distribution, "Time from submission (or admission) to start."}, m.queue_wait);
+    visit(metric_field{"queue_wait", k::distribution, "Time from submission (or admission) to start, of one call in 16."}, m.queue_wait);
     visit(metric_field{"run_time", k::distribution, "Time from start to return."}, m.run_time);
 }
 

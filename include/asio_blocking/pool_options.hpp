@@ -19,21 +19,42 @@ enum class overflow_policy {
     reject,
 };
 
+/// The OS scheduling class of a pool's worker threads, relative to the application's threads.
+/**
+ * Applied by each worker to itself as it starts; needs no privileges (each class only lowers a
+ * thread's claim on the CPU). If the OS refuses (a sandbox filtering the calls), the worker runs
+ * in the class it was created with and nothing fails. Threads started from inside a call inherit
+ * the worker's class, and cannot return from `low` or `idle` without privileges.
+ */
+enum class os_scheduling {
+    /// As created: workers compete for the CPU as equals with the event loop.
+    normal,
+    /// `SCHED_BATCH` at a nice value 10 above the pool creator's: workers yield the CPU to the
+    /// application's threads on wake-up and get a smaller share of a contended core, but still
+    /// progress while other work keeps every core busy.
+    low,
+    /// `SCHED_IDLE`: workers run only on otherwise idle CPUs, so they never delay the event loop;
+    /// but while other threads of the same process or cgroup keep every core busy, workers (and
+    /// every blocking call they run) make almost no progress.
+    idle,
+};
+
 /// Options of a `blocking_pool`. An aggregate: use designated initializers.
 /**
  * @code
  * asio_blocking::blocking_pool pool({.min_threads = 2, .max_threads = 64});
  * @endcode
  *
- * Sizing: for CPU-bound work (hashing, compression) `max_threads` near the core count;
- * for I/O-bound work (database calls, file I/O) several times the core count or more, since
- * threads mostly sleep. The default (512) suits I/O-bound work, like tokio's blocking pool.
+ * Sizing: the defaults suit CPU-bound, blocking and mixed calls alike. The pool starts threads
+ * for calls that block, up to `max_threads`, and stops adding them once its running calls
+ * want `cpu_limit` CPUs; lanes bound calls by a real resource (connections, files).
  */
 struct pool_options {
     /// Threads kept alive even when idle; started by the constructor. More than the process may
     /// run (RLIMIT_NPROC, kernel.threads-max) is refused.
     std::size_t min_threads = 0;
-    /// Never more threads than this alive at once. Must be at least 1.
+    /// Never more threads than this alive at once (the OS's limits may lower it: see
+    /// `pool_metrics::effective_max_threads`). Must be at least 1.
     std::size_t max_threads = 512;
     /// A worker idle this long retires while more than `min_threads` exist: 0 at once, `max()`
     /// never. Kept workers sleep untimed, so an idle pool uses no CPU.
@@ -51,6 +72,12 @@ struct pool_options {
     std::function<void()> on_thread_start;
     /// Run on each worker thread just before it exits. An exception is reported, not fatal.
     std::function<void()> on_thread_stop;
+    /// CPUs the pool's running calls may use at once: once they want this many, a backlog no
+    /// longer starts threads. 0 means the CPUs this process may use (its affinity mask and its
+    /// cgroup's `cpu.max` quota, rounded up, read when the pool is created).
+    std::size_t cpu_limit = 0;
+    /// The OS scheduling class of the workers, applied before `on_thread_start` runs.
+    os_scheduling worker_scheduling = os_scheduling::low;
 };
 
 /// Throws `std::invalid_argument` naming the offending field if `options` is unusable.

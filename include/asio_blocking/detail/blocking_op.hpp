@@ -4,10 +4,10 @@
 #define ASIO_BLOCKING_DETAIL_BLOCKING_OP_HPP
 
 #include <asio_blocking/blocking_pool.hpp>
-#include <asio_blocking/detail/context_link.hpp>
+#include <asio_blocking/detail/caller_registry.hpp>
 #include <asio_blocking/detail/context_service.hpp>
+#include <asio_blocking/detail/engine.hpp>
 #include <asio_blocking/detail/io_context_executor.hpp>
-#include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/error.hpp>
 
 #include <boost/asio/associated_allocator.hpp>
@@ -81,6 +81,11 @@ class blocking_op final : public async_operation {
     using tracked_handler_executor = std::decay_t<decltype(boost::asio::prefer(
         std::declval<const handler_executor&>(), boost::asio::execution::outstanding_work.tracked))>;
     using result_storage = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
+    // Without an executor of its own, the handler runs on the caller's executor, whose work
+    // the handler's work guard already holds: no second guard (8 bytes less per call).
+    struct no_executor_marker {};
+    static constexpr bool handler_has_own_executor =
+        !std::is_same_v<boost::asio::associated_executor_t<Handler, no_executor_marker>, no_executor_marker>;
 
     static base_allocator base_allocator_of(const Handler& handler) noexcept
     {
@@ -108,15 +113,16 @@ public:
     /// Registers with the handler's context, connects the cancellation slot and submits.
     void start(const call_target& target)
     {
-        core_ = &target.pool->core();
-        target.settings.apply(*this);
-        can_wait_for_room_ = true;
+        engine& core = target.pool->core();
+        core_ = &core;
+        priority_ = target.settings.prio;
+        kind_ = op_kind::async_call;
 
         boost::asio::execution_context& handler_ctx =
             boost::asio::query(*handler_work_, boost::asio::execution::context);
         if (&handler_ctx != static_cast<boost::asio::execution_context*>(target.pool)) {
-            context_link& link = boost::asio::use_service<context_service>(handler_ctx).link();
-            if (!link.add(this)) {
+            registry_ = caller_registry::link(handler_ctx, this);
+            if (!registry_) {
                 // The caller's context is already shutting down: nothing may be delivered to it.
                 (void)try_claim();
                 fn_.reset();
@@ -124,21 +130,20 @@ public:
                 release();
                 return;
             }
-            link_ = &link;
         }
         link_caller_work(handler_ctx);
 
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
         if (slot.is_connected())
-            slot.template emplace<cancel_handler>(this);
+            slot.template emplace<cancel_handler>(this, &core);
 
-        switch (core_->submit(this)) {
-        case pool_core::admission::accepted:
+        switch (core.submit(this, target.settings)) {
+        case engine::admission::accepted:
             return;
-        case pool_core::admission::refused_stopped:
+        case engine::admission::refused_stopped:
             abort(aborted_exception());
             return;
-        case pool_core::admission::refused_full:
+        case engine::admission::refused_full:
             abort(std::make_exception_ptr(boost::system::system_error(make_error_code(error::queue_full))));
             return;
         }
@@ -188,6 +193,14 @@ public:
 
     void invoke_completion() override { invoke_handler(nullptr); }
 
+    std::stop_source stop_source() const noexcept override
+    {
+        if constexpr (blocking_result<F>::takes_stop_token)
+            return stop_source_;
+        else
+            return std::stop_source(std::nostopstate);
+    }
+
     void destroy_completion() noexcept override
     {
         {
@@ -226,12 +239,14 @@ private:
     };
 
     struct cancel_handler {
-        explicit cancel_handler(blocking_op* o) noexcept
+        cancel_handler(blocking_op* o, engine* c) noexcept
             : op(o)
+            , core(c)
         {
         }
         blocking_op* op;
-        void operator()(boost::asio::cancellation_type_t type) const { op->on_cancel(type); }
+        engine* core;
+        void operator()(boost::asio::cancellation_type_t type) const { op->on_cancel(*core, type); }
     };
 
     template <typename H, typename G>
@@ -243,15 +258,15 @@ private:
     {
         // Outstanding work on both the caller's executor and the handler's, as co_spawn does;
         // once when they are the same.
-        if constexpr (std::is_same_v<handler_executor, IoExecutor>) {
-            if (!(boost::asio::get_associated_executor(handler_, io_ex) == io_ex))
+        if constexpr (handler_has_own_executor) {
+            if constexpr (std::is_same_v<handler_executor, IoExecutor>) {
+                if (!(boost::asio::get_associated_executor(handler_, io_ex) == io_ex))
+                    io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
+            } else {
                 io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
-        } else {
-            io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
+            }
         }
         fn_.emplace(std::forward<G>(fn));
-        if constexpr (blocking_result<F>::takes_stop_token)
-            stop_source_ = std::stop_source();
     }
 
     ~blocking_op() = default;
@@ -281,29 +296,30 @@ private:
     {
         // An io_context handler (plain, or in an any_io_executor: use_awaitable's) joins the
         // context's pending batch. Not while fn still runs (an abandoned call): error_ is fn's.
-        if (fn_gone && link_) {
+        if (fn_gone && registry_) {
             if (boost::asio::io_context* ctx = io_context_of_handler()) {
                 if (error)
                     error_ = std::move(error); // fn did not run: error_ was empty
-                link_->deliver_batched(this, *ctx);
+                registry_->deliver_batched(this, *ctx);
                 return;
             }
         }
         invoker inv(this, std::move(error));
         auto send = [&] {
-            if constexpr (is_pool_executor<tracked_handler_executor>::value)
+            if constexpr (is_pool_executor<tracked_handler_executor>::value) {
                 // A handler bound to a pool runs there even after stop(), and its delivery never
                 // waits for room (the monitor delivers expired calls).
                 submit_completion(handler_work_->core(),
                                   boost::asio::query(*handler_work_, asio_blocking::with_priority()), std::move(inv));
-            else if (may_dispatch && !link_)
+            } else if (may_dispatch && !registry_) {
                 boost::asio::dispatch(*handler_work_, std::move(inv));
-            else
+            } else {
                 boost::asio::post(*handler_work_, std::move(inv));
+            }
         };
         try {
-            if (link_)
-                link_->deliver(this, send); // the context's shutdown waits for the post
+            if (registry_)
+                registry_->deliver(this, send); // the context's shutdown waits for the post
             else
                 send();
         } catch (...) {
@@ -365,63 +381,87 @@ private:
     // the handler's, it may be destroyed first: register with its work registry, whose shutdown
     // releases the work while the context is still alive. (A pool's work keeps only its engine
     // alive, which outlives it; the handler's context destroys the completion, work and all.)
+    // Only a handler with an executor of its own can run elsewhere than ex.
     void link_caller_work(boost::asio::execution_context& handler_ctx)
     {
-        if constexpr (!is_pool_executor<tracked_io_executor>::value) {
+        if constexpr (handler_has_own_executor && !is_pool_executor<tracked_io_executor>::value) {
             if (!io_work_)
                 return;
             boost::asio::execution_context& io_ctx = boost::asio::query(*io_work_, boost::asio::execution::context);
             if (&io_ctx == &handler_ctx)
                 return;
-            std::shared_ptr<work_registry> registry = boost::asio::use_service<context_service>(io_ctx).link().work();
-            if (registry->add(this))
-                io_registry_ = std::move(registry);
+            std::shared_ptr<work_registry> registry =
+                boost::asio::use_service<context_service>(io_ctx).registry().work();
+            io_work_link_.link.op = this;
+            if (registry->add(&io_work_link_.link))
+                io_work_link_.registry = std::move(registry);
             else
                 io_work_.reset(); // the context is shutting down: let go of it now
+        } else {
+            (void)handler_ctx;
         }
     }
 
     void release_caller_work() noexcept
     {
-        if (io_registry_)
-            io_registry_->release(this); // unless the context's shutdown already did
-        else
-            io_work_.reset();
+        if constexpr (handler_has_own_executor) {
+            if (io_work_link_.registry)
+                io_work_link_.registry->release(&io_work_link_.link); // unless the context's shutdown did
+            else
+                io_work_.reset();
+        }
     }
 
-    void on_cancel(boost::asio::cancellation_type_t type)
+    void on_cancel(engine& core, boost::asio::cancellation_type_t type)
     {
         using ct = boost::asio::cancellation_type;
         if ((type & (ct::terminal | ct::partial | ct::total)) == ct::none || claimed())
             return;
         std::stop_source stop{std::nostopstate};
-        switch (core_->cancel(this, (type & (ct::terminal | ct::partial)) != ct::none, stop)) {
-        case pool_core::cancel_outcome::removed:
+        const auto running =
+            (type & (ct::terminal | ct::partial)) != ct::none ? engine::if_running::abandon : engine::if_running::keep;
+        switch (core.cancel(this, running, stop)) {
+        case engine::cancel_outcome::removed:
             abort(aborted_exception());
             break;
-        case pool_core::cancel_outcome::abandoned:
+        case engine::cancel_outcome::abandoned:
             // fn runs on, detached; its result is discarded by complete() on the worker.
             if (try_claim())
                 deliver(aborted_exception(), false, false); // fn still runs, and owns error_
             if (stop.stop_possible())
                 stop.request_stop();
             break;
-        case pool_core::cancel_outcome::too_late:
+        case engine::cancel_outcome::too_late:
             break;
         }
     }
 
+    struct no_stop_source {};
+    struct no_io_work {
+        void reset() noexcept {}
+    };
+
     Handler handler_;
     std::optional<tracked_handler_executor> handler_work_;
-    std::optional<tracked_io_executor> io_work_;
+    [[no_unique_address]] std::conditional_t<handler_has_own_executor, std::optional<tracked_io_executor>, no_io_work>
+        io_work_;
     [[no_unique_address]] alloc_type alloc_;
     std::optional<F> fn_;
     result_storage result_{};
     std::exception_ptr error_;
-    pool_core* core_ = nullptr;
-    context_link* link_ = nullptr;
-    std::shared_ptr<work_registry> io_registry_; // set while io_work_ is registered with its context
-    std::atomic<unsigned char> refs_{2};         // the core's and the completion's
+    caller_registry* registry_ = nullptr;
+    engine* core_ = nullptr; // for completion_scope: the handler's calls continue this pool's work
+    [[no_unique_address]] std::conditional_t<blocking_result<F>::takes_stop_token, std::stop_source, no_stop_source>
+        stop_source_;
+    // Set while io_work_ is registered with its (other) context's work registry.
+    struct io_work_registration {
+        std::shared_ptr<work_registry> registry;
+        work_link link;
+    };
+    struct no_io_work_registration {};
+    [[no_unique_address]] std::conditional_t<handler_has_own_executor, io_work_registration, no_io_work_registration>
+        io_work_link_;
+    std::atomic<unsigned char> refs_{2}; // the engine's and the completion's
 };
 
 } // namespace asio_blocking::detail

@@ -2,7 +2,6 @@
 #ifndef ASIO_BLOCKING_DETAIL_CALL_TARGET_HPP
 #define ASIO_BLOCKING_DETAIL_CALL_TARGET_HPP
 
-#include <asio_blocking/detail/deadline.hpp>
 #include <asio_blocking/detail/operation.hpp>
 #include <asio_blocking/priority.hpp>
 
@@ -16,21 +15,12 @@ namespace asio_blocking::detail {
 
 /// The per-call settings a `blocking_pool` executor carries besides its pool.
 struct call_settings {
-    lane_core* lane = nullptr;
+    lane_state* lane = nullptr;
+    /// Longest wait before starting; 0 (or less) for none, `max()` for none either.
     std::chrono::steady_clock::duration queue_timeout{0};
     asio_blocking::priority prio = asio_blocking::priority::normal;
 
     friend bool operator==(const call_settings&, const call_settings&) = default;
-
-    /// Copies the settings into `op` before submission.
-    void apply(operation& op) const noexcept
-    {
-        op.priority_ = prio;
-        op.lane_ = lane;
-        // 0 (the default) and max() mean no deadline; deadline_after saturates to max().
-        if (queue_timeout > std::chrono::steady_clock::duration::zero())
-            op.deadline_ = deadline_after(std::chrono::steady_clock::now(), queue_timeout);
-    }
 };
 
 struct call_target {

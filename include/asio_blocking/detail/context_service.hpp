@@ -3,7 +3,7 @@
 #ifndef ASIO_BLOCKING_DETAIL_CONTEXT_SERVICE_HPP
 #define ASIO_BLOCKING_DETAIL_CONTEXT_SERVICE_HPP
 
-#include <asio_blocking/detail/context_link.hpp>
+#include <asio_blocking/detail/caller_registry.hpp>
 #include <asio_blocking/pool_options.hpp>
 
 #include <boost/asio/execution_context.hpp>
@@ -28,7 +28,8 @@ public:
     explicit context_service(boost::asio::execution_context& ctx);
     ~context_service() override;
 
-    context_link& link() noexcept { return link_; }
+    /// The context's registry of pending calls (the service holds one reference).
+    caller_registry& registry() noexcept { return *registry_; }
 
     /// The default pool, created with the configured options on first use.
     blocking_pool& default_pool();
@@ -47,7 +48,7 @@ private:
     std::unique_ptr<blocking_pool> pool_;
     blocking_pool* self_ = nullptr;
     bool shut_down_ = false;
-    context_link link_;
+    caller_registry* registry_;
 };
 
 } // namespace asio_blocking::detail

@@ -1,18 +1,18 @@
-// The type-erased unit of work the pool core queues and runs; knows nothing of handlers.
+// The type-erased unit of work the engine queues and runs; knows nothing of handlers.
 #ifndef ASIO_BLOCKING_DETAIL_OPERATION_HPP
 #define ASIO_BLOCKING_DETAIL_OPERATION_HPP
 
 #include <asio_blocking/priority.hpp>
 
-#include <chrono>
+#include <cstddef>
 #include <exception>
 #include <stop_token>
 
 namespace asio_blocking::detail {
 
-class lane_core;
+class lane_state;
 
-/// Where an operation is, as far as the core knows. Guarded by the core's mutex.
+/// Where an operation is, as far as the engine knows. Guarded by the engine's mutex.
 enum class op_place : unsigned char {
     none,      // not yet submitted, or finished
     lane,      // held back by its lane's concurrency limit
@@ -22,23 +22,32 @@ enum class op_place : unsigned char {
     abandoned, // running, but its caller has already been completed (cancelled)
 };
 
-/// Who submits an operation: decides whether a draining or stopped pool takes it.
-enum class submission_origin : unsigned char {
-    call,       // async_blocking, or a function posted through an untracked executor
-    tracked,    // a function posted through a work-tracking executor: continues counted work
-    completion, // an async_blocking completion for a handler bound to the pool: accepted after
-                // stop() while threads remain, never held back by the queue's capacity
+/// What kind of submission an operation is; decides how a full or stopped pool treats it.
+enum class op_kind : unsigned char {
+    /// A plain `post`/`execute`: blocks its poster while the queue is full.
+    plain,
+    /// The same, through a work-tracking executor: it continues work already counted, so a
+    /// draining pool still accepts it.
+    tracked,
+    /// An `async_blocking` call: waits for room asynchronously (in the admission FIFO).
+    async_call,
+    /// A completion handed to a handler that runs on this pool: accepted after stop() while
+    /// threads remain to run it, and never held back by the queue's capacity.
+    completion,
 };
 
-/// Base of everything the core runs: `post`ed functions and `async_blocking` calls.
+/// Base of everything the engine runs: `post`ed functions and `async_blocking` calls.
 /**
- * The core calls exactly one of:
+ * The engine calls exactly one of:
  * - `run()` on a worker, then `complete()` once it has done its bookkeeping; or
- * - `abort(error)` when the operation leaves the core without running (cancelled, stopped,
+ * - `abort(error)` when the operation leaves the engine without running (cancelled, stopped,
  *   expired, refused).
- * Either path releases the core's interest in the operation; the operation frees itself when
- * no one else (its caller's completion) still needs it. The core never touches an operation
+ * Either path releases the engine's interest in the operation; the operation frees itself when
+ * no one else (its caller's completion) still needs it. The engine never touches an operation
  * after handing it to `complete()` or `abort()`.
+ *
+ * Only what every queued call needs lives here (links, place, priority); a queue deadline is
+ * kept by the engine's deadline set, and a stop source only by operations whose fn takes one.
  */
 class operation {
 public:
@@ -51,26 +60,22 @@ public:
     virtual outcome run() noexcept = 0;
     virtual void complete() noexcept = 0;
     virtual void abort(std::exception_ptr error) noexcept = 0;
+    /// The stop source stop() and cancellation request stop on; none unless fn takes a token.
+    virtual std::stop_source stop_source() const noexcept { return std::stop_source(std::nostopstate); }
 
     operation() = default;
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
 
-    // Everything below is the core's bookkeeping, guarded by the core's mutex.
+    // Everything below is the engine's bookkeeping, guarded by the engine's mutex.
     operation* next_ = nullptr;
     operation* prev_ = nullptr;
-    /// Submission time while waiting; start time while running.
-    std::chrono::steady_clock::time_point stamp_{};
-    /// Latest start; max() for none.
-    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
-    lane_core* lane_ = nullptr;
-    /// Empty unless fn accepts a std::stop_token; the core requests stop on it.
-    std::stop_source stop_source_{std::nostopstate};
+    lane_state* lane_ = nullptr;
     op_place place_ = op_place::none;
     priority priority_ = priority::normal;
-    /// May wait asynchronously for room in a full queue (async_blocking may; post may not).
-    bool can_wait_for_room_ = false;
-    submission_origin origin_ = submission_origin::call;
+    op_kind kind_ = op_kind::plain;
+    /// In the engine's deadline set (a queue timeout was given).
+    bool has_deadline_ = false;
 
 protected:
     ~operation() = default;

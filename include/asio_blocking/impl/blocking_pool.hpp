@@ -2,8 +2,8 @@
 #ifndef ASIO_BLOCKING_IMPL_BLOCKING_POOL_HPP
 #define ASIO_BLOCKING_IMPL_BLOCKING_POOL_HPP
 
+#include <asio_blocking/detail/engine.hpp>
 #include <asio_blocking/detail/function_op.hpp>
-#include <asio_blocking/detail/pool_core.hpp>
 #include <asio_blocking/error.hpp>
 
 #include <boost/asio/error.hpp>
@@ -26,22 +26,21 @@ template <typename Allocator, unsigned int Bits>
 struct is_pool_executor<blocking_pool::basic_executor_type<Allocator, Bits>> : std::true_type {
 };
 
-/// Submits `f` as a plain function op; throws queue_full on rejection, discards after stop.
+/// Submits `f` as a function op of `kind`; throws queue_full on rejection, discards after stop.
 template <typename Allocator, typename Function>
-void submit_function(pool_core& core, const call_settings& settings, const Allocator& a, Function&& f,
-                     submission_origin origin)
+void submit_function(engine& core, const call_settings& settings, const Allocator& a, Function&& f, op_kind kind)
 {
     using func_type = std::decay_t<Function>;
     auto* op = function_op<func_type, Allocator>::create(a, std::forward<Function>(f));
-    settings.apply(*op);
-    op->origin_ = origin;
-    switch (core.submit(op)) {
-    case pool_core::admission::accepted:
+    op->priority_ = settings.prio;
+    op->kind_ = kind;
+    switch (core.submit(op, settings)) {
+    case engine::admission::accepted:
         return;
-    case pool_core::admission::refused_full:
+    case engine::admission::refused_full:
         op->destroy();
         throw boost::system::system_error(make_error_code(error::queue_full));
-    case pool_core::admission::refused_stopped:
+    case engine::admission::refused_stopped:
         op->destroy(); // as with a stopped thread_pool: the function never runs
         return;
     }
@@ -51,13 +50,13 @@ void submit_function(pool_core& core, const call_settings& settings, const Alloc
 /// stop() and the queue's capacity: never blocks, and runs unless the pool is gone (then `f`
 /// is destroyed unrun). Not through asio::post, which would wrap `f` beyond recognition.
 template <typename Function>
-void submit_completion(pool_core& core, priority prio, Function&& f)
+void submit_completion(engine& core, priority prio, Function&& f)
 {
     using func_type = std::decay_t<Function>;
     auto* op = function_op<func_type, std::allocator<void>>::create(std::allocator<void>(), std::forward<Function>(f));
     op->priority_ = prio;
-    op->origin_ = submission_origin::completion;
-    if (core.submit(op) != pool_core::admission::accepted)
+    op->kind_ = op_kind::completion;
+    if (core.submit(op, call_settings{nullptr, {}, prio}) != engine::admission::accepted)
         op->destroy();
 }
 
@@ -69,10 +68,9 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
 {
     using func_type = std::decay_t<Function>;
     // Through a work-tracking executor, f continues work already counted: accepted while the
-    // pool drains (see pool_core::accepting_locked).
-    constexpr auto origin =
-        (Bits & outstanding_work_tracked) != 0 ? detail::submission_origin::tracked : detail::submission_origin::call;
-    detail::pool_core& core = *core_;
+    // pool drains (see coordinator::accepting_locked).
+    constexpr auto kind = (Bits & outstanding_work_tracked) != 0 ? detail::op_kind::tracked : detail::op_kind::plain;
+    detail::engine& core = *core_;
     const bool may_run_inline = settings_.lane == nullptr && core.running_in_this_thread();
 
     if constexpr ((Bits & blocking_always) != 0) {
@@ -119,7 +117,7 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
             }
         };
         detail::submit_function(core, settings_, allocator_, signal_when_done(&w, func_type(std::forward<Function>(f))),
-                                origin);
+                                kind);
         std::unique_lock lk(w.mutex);
         w.cv.wait(lk, [&] { return w.done; });
         if (w.error)
@@ -129,7 +127,7 @@ void blocking_pool::basic_executor_type<Allocator, Bits>::execute(Function&& f) 
             func_type(std::forward<Function>(f))();
             return;
         }
-        detail::submit_function(core, settings_, allocator_, std::forward<Function>(f), origin);
+        detail::submit_function(core, settings_, allocator_, std::forward<Function>(f), kind);
     }
 }
 

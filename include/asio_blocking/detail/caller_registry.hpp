@@ -1,8 +1,8 @@
-// Tracks the async_blocking calls whose handlers live in one execution context, so that the
-// context's shutdown can destroy them instead of a worker later touching a dead context; and
-// hands finished calls to an io_context in batches.
-#ifndef ASIO_BLOCKING_DETAIL_CONTEXT_LINK_HPP
-#define ASIO_BLOCKING_DETAIL_CONTEXT_LINK_HPP
+// The registry of async_blocking calls whose handlers live in one execution context: the
+// context's shutdown destroys them instead of a worker later touching a dead context; finished
+// calls reach an io_context in batches.
+#ifndef ASIO_BLOCKING_DETAIL_CALLER_REGISTRY_HPP
+#define ASIO_BLOCKING_DETAIL_CALLER_REGISTRY_HPP
 
 #include <asio_blocking/detail/operation.hpp>
 
@@ -13,8 +13,9 @@
 #include <mutex>
 
 namespace boost::asio {
+class execution_context;
 class io_context;
-}
+} // namespace boost::asio
 
 namespace asio_blocking::detail {
 
@@ -41,10 +42,6 @@ public:
 
     async_operation* link_next_ = nullptr;
     async_operation* link_prev_ = nullptr;
-    // In the work_registry of the caller's context; guarded by that registry's lock.
-    async_operation* work_next_ = nullptr;
-    async_operation* work_prev_ = nullptr;
-    bool work_linked_ = false;
 
 protected:
     ~async_operation() = default;
@@ -53,37 +50,46 @@ private:
     std::atomic<bool> claimed_{false};
 };
 
+/// An operation's entry in a work_registry (kept only by operations that may need one).
+struct work_link {
+    async_operation* op = nullptr;
+    work_link* next = nullptr;
+    work_link* prev = nullptr;
+    bool linked = false; // guarded by the registry's lock
+};
+
 /// The calls holding outstanding work on one execution context for a caller whose handler
 /// runs elsewhere. The context's shutdown releases that work while the context is alive, so a
 /// late release never touches a destroyed context. Shared with those calls: it outlives the
 /// context while they do.
 class work_registry {
 public:
-    /// Registers `op`; false if the context is already shutting down.
-    bool add(async_operation* op);
+    /// Registers `link` (its op set); false if the context is already shutting down.
+    bool add(work_link* link);
 
-    /// Unregisters `op` and has it drop its work, unless the context's shutdown already did.
-    void release(async_operation* op) noexcept;
+    /// Unregisters `link` and has its op drop its work, unless the context's shutdown already did.
+    void release(work_link* link) noexcept;
 
     /// Called once, from the context's shutdown: every registered op drops its work.
     void shutdown() noexcept;
 
 private:
-    void unlink_locked(async_operation* op) noexcept;
+    void unlink_locked(work_link* link) noexcept;
 
     std::mutex mutex_;
-    async_operation* head_ = nullptr;
+    work_link* head_ = nullptr;
     bool alive_ = true;
 };
 
-/// The registry of one execution context (see context_service).
-class context_link {
+/// The registry of one execution context (owned by its context_service).
+class caller_registry {
 public:
+    /// Registers `op` with the registry of `ctx`; nullptr if `ctx` is already shutting down.
+    /// The registry is cached per thread, so a loop's calls look it up once, not per call.
+    static caller_registry* link(boost::asio::execution_context& ctx, async_operation* op);
+
     /// The registry of calls holding work on this context for handlers elsewhere.
     std::shared_ptr<work_registry> work() const { return work_; }
-
-    /// Registers `op`; false if the context is already shutting down.
-    bool add(async_operation* op);
 
     /// Unregisters `op` and runs `send` (which hands `op`'s completion to the context); the
     /// context's shutdown waits for `send` to return. `send` runs outside the registry lock:
@@ -99,15 +105,15 @@ public:
         }
         struct done_sending {
             std::atomic<std::size_t>& sending;
-            // The deliverer's last touch of this link (shutdown polls for it; see shutdown()).
+            // The deliverer's last touch of this registry (shutdown polls for it; see shutdown()).
             ~done_sending() { sending.fetch_sub(1, std::memory_order_release); }
         } guard{sending_}; // also if send throws
         send();
     }
 
     /// Unregisters `op` (claimed, its outcome stored in it) and queues it to run its handler
-    /// on `ctx`, this link's context. Completions arriving while a batch is pending join it:
-    /// one post, and one wake-up of the loop, per batch instead of per call.
+    /// on `ctx`, this registry's context. Completions arriving while a batch is pending join
+    /// it: one post, and one wake-up of the loop, per batch instead of per call.
     void deliver_batched(async_operation* op, boost::asio::io_context& ctx);
 
     /// Called once, from the context's shutdown: claims every registered op, waits for ops
@@ -118,8 +124,14 @@ public:
     void* lend_completion_memory(std::size_t size, std::size_t align) noexcept;
     bool take_back_completion_memory(void* p) noexcept;
 
+    // Shared by the context's service and the per-thread caches of registries.
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept;
+
 private:
     struct batch_runner;
+    /// Registers `op`; false if the context is already shutting down.
+    bool add(async_operation* op);
     void unlink_locked(async_operation* op) noexcept;
     void post_batch_locked();
     void run_batch();
@@ -135,6 +147,7 @@ private:
     bool batch_memory_lent_ = false;
     alignas(void*) unsigned char batch_memory_[64];
     std::atomic<std::size_t> sending_{0}; // deliveries between unlink and the end of their send
+    std::atomic<std::size_t> refs_{1};
     bool alive_ = true;
     std::shared_ptr<work_registry> work_ = std::make_shared<work_registry>();
 };

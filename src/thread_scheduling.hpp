@@ -1,0 +1,29 @@
+// Puts a worker thread in the OS scheduling class that pool_options::worker_scheduling names.
+#ifndef ASIO_BLOCKING_SRC_THREAD_SCHEDULING_HPP
+#define ASIO_BLOCKING_SRC_THREAD_SCHEDULING_HPP
+
+#include <asio_blocking/pool_options.hpp>
+
+namespace asio_blocking::detail {
+
+/// How much `os_scheduling::low` raises a worker's nice value above the pool creator's.
+inline constexpr int low_scheduling_nice_increment = 10;
+
+/// The calling thread's nice value (Linux keeps one per thread).
+int this_thread_nice() noexcept;
+
+/// Moves the calling thread to `scheduling`: `low` is SCHED_BATCH at `base_nice` +
+/// low_scheduling_nice_increment (at most 19), `idle` is SCHED_IDLE, `normal` changes nothing.
+/// Needs no privileges, since each only lowers the thread's claim on the CPU; returns false if
+/// the OS refused (a sandbox filtering the calls), leaving the thread in the class it had.
+bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept;
+
+/// Best effort to put the calling thread back in the normal class at `base_nice`: for a pool
+/// thread that is not a worker (the monitor) but may have been started by one, and inherited
+/// its class. Leaving `low` is always allowed (SCHED_BATCH to SCHED_OTHER); lowering the nice
+/// value or leaving `idle` needs CAP_SYS_NICE or RLIMIT_NICE, else the thread keeps them.
+void restore_this_thread(int base_nice) noexcept;
+
+} // namespace asio_blocking::detail
+
+#endif

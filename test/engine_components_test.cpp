@@ -1,0 +1,318 @@
+// The engine's pure components, tested without threads: priority queue, lane gate, deadline
+// set and growth policy (with synthetic snapshots).
+#include "engine/deadline_set.hpp"
+#include "engine/growth_policy.hpp"
+#include "engine/lane_gate.hpp"
+#include "engine/priority_queue.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <chrono>
+#include <vector>
+
+namespace ab = asio_blocking;
+namespace d = asio_blocking::detail;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct test_op final : d::operation {
+    explicit test_op(ab::priority p = ab::priority::normal) { priority_ = p; }
+    outcome run() noexcept override { return outcome::returned; }
+    void complete() noexcept override {}
+    void abort(std::exception_ptr) noexcept override {}
+};
+
+std::vector<d::operation*> drain(d::priority_queue& q)
+{
+    std::vector<d::operation*> order;
+    while (d::operation* op = q.pop())
+        order.push_back(op);
+    return order;
+}
+
+/// A pool of 4 workers, all busy, 10 calls queued, room to grow: what tests vary from.
+d::growth_snapshot busy_pool()
+{
+    d::growth_snapshot s;
+    s.queued = 10;
+    s.threads = 4;
+    s.busy = 4;
+    s.max_threads = 64;
+    return s;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(engine_components_test)
+
+// ---------------------------------------------------------------------------------------------
+// priority_queue
+
+BOOST_AUTO_TEST_CASE(priority_queue_starts_higher_levels_first_and_fifo_within_a_level)
+{
+    test_op low1(ab::priority::low), normal1, high1(ab::priority::high), normal2, high2(ab::priority::high);
+    d::priority_queue q;
+    for (d::operation* op : {(d::operation*)&low1, (d::operation*)&normal1, (d::operation*)&high1,
+                             (d::operation*)&normal2, (d::operation*)&high2})
+        q.push(op);
+    BOOST_TEST(q.size() == 5u);
+    BOOST_TEST(q.size(ab::priority::normal) == 2u);
+    const std::vector<d::operation*> expected{&high1, &high2, &normal1, &normal2, &low1};
+    BOOST_TEST(drain(q) == expected);
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(priority_queue_ages_a_passed_over_level_to_the_front)
+{
+    std::array<test_op, 20> highs;
+    for (auto& h : highs)
+        h.priority_ = ab::priority::high;
+    test_op low(ab::priority::low);
+    d::priority_queue q;
+    q.push(&low);
+    for (auto& h : highs)
+        q.push(&h);
+    const auto order = drain(q);
+    // Passed over priority_ageing_limit times, the low call goes next.
+    BOOST_TEST(order.at(ab::priority_ageing_limit) == &low);
+}
+
+BOOST_AUTO_TEST_CASE(priority_queue_removes_from_anywhere_and_takes_all)
+{
+    test_op a, b(ab::priority::high), c;
+    d::priority_queue q;
+    q.push(&a);
+    q.push(&b);
+    q.push(&c);
+    q.remove(&a);
+    BOOST_TEST(q.size() == 2u);
+    d::op_list all;
+    q.take_all(all);
+    BOOST_TEST(q.empty());
+    BOOST_TEST(all.size() == 2u);
+    BOOST_TEST(all.front() == &b); // highest level first
+}
+
+// ---------------------------------------------------------------------------------------------
+// lane_gate
+
+BOOST_AUTO_TEST_CASE(lane_gate_admits_up_to_its_limit_then_holds_in_fifo_order)
+{
+    d::lane_gate gate;
+    d::lane_state* lane = gate.add("db", 2);
+    std::array<test_op, 4> ops;
+    for (auto& op : ops)
+        op.lane_ = lane;
+    BOOST_TEST((gate.admit(&ops[0]) == d::lane_gate::verdict::admit));
+    BOOST_TEST((gate.admit(&ops[1]) == d::lane_gate::verdict::admit));
+    BOOST_TEST((gate.admit(&ops[2]) == d::lane_gate::verdict::hold));
+    BOOST_TEST((gate.admit(&ops[3]) == d::lane_gate::verdict::hold));
+    BOOST_TEST(gate.held() == 2u);
+    BOOST_TEST(d::lane_gate::metrics(lane).admitted == 2u);
+
+    // A released slot admits the oldest held call, and only one.
+    BOOST_TEST(gate.release(lane) == &ops[2]);
+    BOOST_TEST(gate.admit_next(lane) == nullptr);
+    BOOST_TEST(d::lane_gate::metrics(lane).admitted == 2u);
+    BOOST_TEST(gate.held() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(lane_gate_raised_limit_admits_several_and_counts_running)
+{
+    d::lane_gate gate;
+    d::lane_state* lane = gate.add("fs", 1);
+    std::array<test_op, 3> ops;
+    for (auto& op : ops)
+        op.lane_ = lane;
+    for (auto& op : ops)
+        (void)gate.admit(&op);
+    gate.started(&ops[0]);
+    gate.set_limit(lane, 3);
+    BOOST_TEST(gate.admit_next(lane) == &ops[1]);
+    BOOST_TEST(gate.admit_next(lane) == &ops[2]);
+    BOOST_TEST(gate.admit_next(lane) == nullptr);
+    gate.finished(&ops[0], true);
+    const auto m = d::lane_gate::metrics(lane);
+    BOOST_TEST(m.running == 0u);
+    BOOST_TEST(m.peak_running == 1u);
+    BOOST_TEST(m.completed == 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// deadline_set
+
+BOOST_AUTO_TEST_CASE(deadline_set_yields_expired_calls_in_deadline_order)
+{
+    const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+    test_op a, b, c;
+    d::deadline_set set;
+    set.add(&a, t0 + 30ms);
+    set.add(&b, t0 + 10ms);
+    set.add(&c, t0 + 20ms);
+    BOOST_TEST((set.earliest() == t0 + 10ms));
+    set.remove(&c);
+    BOOST_TEST(!c.has_deadline_);
+    BOOST_TEST(set.pop_expired(t0 + 5ms) == nullptr);
+    BOOST_TEST(set.pop_expired(t0 + 40ms) == &b);
+    BOOST_TEST(set.pop_expired(t0 + 40ms) == &a);
+    BOOST_TEST(set.pop_expired(t0 + 40ms) == nullptr);
+    BOOST_TEST(set.empty());
+    BOOST_TEST((set.earliest() == std::chrono::steady_clock::time_point::max()));
+}
+
+BOOST_AUTO_TEST_CASE(deadline_arithmetic_saturates)
+{
+    using clock = std::chrono::steady_clock;
+    const auto now = clock::now();
+    BOOST_TEST((d::saturating_after(now, clock::duration::max()) == clock::time_point::max()));
+    BOOST_TEST((d::saturating_after(now, clock::duration::max() - 1ns) == clock::time_point::max()));
+    BOOST_TEST((d::saturating_after(now, clock::duration::zero()) == now));
+    BOOST_TEST((d::saturating_after(now, -5s) == now));
+    BOOST_TEST((d::saturating_after(now, 5s) == now + 5s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// growth policy
+
+BOOST_AUTO_TEST_CASE(a_backlog_of_tiny_calls_holds_and_asks_to_look_again_before_a_stall)
+{
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 1000;
+    s.slow_share = 0;
+    s.oldest_running = 2ms; // a tiny call descheduled for a while
+    const auto decision = d::decide_growth(s);
+    BOOST_TEST(decision.start == 0u);
+    BOOST_TEST((decision.recheck_after <= d::growth_policy::stall));
+}
+
+BOOST_AUTO_TEST_CASE(one_preempted_tiny_call_does_not_make_calls_look_blocking)
+{
+    unsigned share = 0;
+    std::uint64_t finished = 0;
+    for (int i = 0; i < 100; ++i)
+        share = d::growth_policy::next_slow_share(share, finished++, 200ns);
+    share = d::growth_policy::next_slow_share(share, finished++, 5ms); // preempted once
+    BOOST_TEST(share < d::growth_policy::slow_majority);
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = finished;
+    s.slow_share = share;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_backlog_of_blocking_calls_grows_and_a_new_worker_starts_two)
+{
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 50;
+    s.slow_share = 256;
+    BOOST_TEST(d::decide_growth(s).start == 1u);
+    s.asker = d::growth_asker::worker;
+    BOOST_TEST(d::decide_growth(s).start == 2u); // a tree, not a chain
+    // While a thread starts, further submissions wait for it; new workers extend the tree.
+    s.starting = 1;
+    BOOST_TEST(d::decide_growth(s).start == 2u);
+    s.asker = d::growth_asker::submitter;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_cold_backlog_grows_once_the_oldest_call_has_run_long_enough)
+{
+    d::growth_snapshot s = busy_pool();
+    s.threads = s.busy = 1;
+    s.oldest_running = 10us;
+    auto decision = d::decide_growth(s);
+    BOOST_TEST(decision.start == 0u);
+    BOOST_TEST((decision.recheck_after <= d::growth_policy::slow_call));
+    s.oldest_running = d::growth_policy::slow_call;
+    s.oldest_activity = d::thread_activity::sleeping;
+    BOOST_TEST(d::decide_growth(s).start == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_long_call_whose_thread_is_runnable_is_preempted_not_stalled)
+{
+    // A loaded machine: a tiny call's thread waits for a CPU for 15 ms. Another thread would
+    // only contend for the same CPUs.
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 1000;
+    s.oldest_running = 15ms;
+    s.oldest_activity = d::thread_activity::runnable;
+    s.asker = d::growth_asker::monitor;
+    auto decision = d::decide_growth(s);
+    BOOST_TEST(decision.start == 0u);
+    BOOST_TEST((decision.recheck_after == d::growth_policy::activity_poll)); // and looks again
+    // Submissions and workers cannot tell (unknown): they leave it to the monitor, at once.
+    s.oldest_activity = d::thread_activity::unknown;
+    s.asker = d::growth_asker::submitter;
+    decision = d::decide_growth(s);
+    BOOST_TEST(decision.start == 0u);
+    BOOST_TEST((decision.recheck_after < 1ms));
+    // The same before any call finished.
+    s.finished_calls = 0;
+    s.oldest_activity = d::thread_activity::runnable;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stalled_tiny_call_grows_one_thread_at_a_time)
+{
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 1000;
+    s.oldest_running = d::growth_policy::stall;
+    s.oldest_activity = d::thread_activity::sleeping;
+    s.asker = d::growth_asker::worker;
+    BOOST_TEST(d::decide_growth(s).start == 1u);
+    s.starting = 1;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_thread_start_backs_off_then_growth_resumes)
+{
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 50;
+    s.slow_share = 256;
+    s.start_failures = 1;
+    s.since_start_failure = 1ms;
+    const auto decision = d::decide_growth(s);
+    BOOST_TEST(decision.start == 0u);
+    BOOST_TEST((decision.recheck_after == d::growth_policy::start_failure_backoff - 1ms));
+    s.since_start_failure = d::growth_policy::start_failure_backoff;
+    BOOST_TEST(d::decide_growth(s).start == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(growth_respects_the_thread_limits)
+{
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 50;
+    s.slow_share = 256;
+    s.asker = d::growth_asker::worker;
+    s.max_threads = 5;
+    BOOST_TEST(d::decide_growth(s).start == 1u); // room for one, though a worker may start two
+    s.max_threads = 4;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+    s.max_threads = 64;
+    s.starting = d::growth_policy::concurrent_starts;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+
+    d::growth_snapshot idle;
+    idle.min_threads = 3;
+    idle.max_threads = 8;
+    BOOST_TEST(d::decide_growth(idle).start == 3u); // up to min_threads, with or without work
+}
+
+BOOST_AUTO_TEST_CASE(no_growth_while_a_worker_is_free_or_starting_threads_cover_the_backlog)
+{
+    d::growth_snapshot s = busy_pool();
+    s.finished_calls = 50;
+    s.slow_share = 256;
+    s.busy = 3;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+    s.busy = 4;
+    s.queued = 2;
+    s.starting = 2;
+    BOOST_TEST(d::decide_growth(s).start == 0u);
+    d::growth_snapshot none;
+    none.queued = 1;
+    BOOST_TEST(d::decide_growth(none).start == 1u); // no thread at all: always one
+}
+
+BOOST_AUTO_TEST_SUITE_END()
