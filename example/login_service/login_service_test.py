@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """End-to-end test of login_service over real sockets on 127.0.0.1 with a real database file:
 right password 200, wrong 401, unknown user 401, malformed 400, oversized 413, unknown path 404;
-/health keeps answering while 32 logins are in flight; bad options exit 2 with one line."""
+/health keeps answering while 32 logins are in flight; bad options exit 2 with one line.
+Hostile clients (huge trailers and chunk extensions, pipelining floods, slowloris, too many
+connections, a process out of file descriptors) neither end the server nor stall other clients,
+and it does not spin while it cannot accept."""
 import json
+import os
+import resource
 import socket
 import subprocess
 import sys
@@ -38,18 +43,83 @@ def request(port, path, body=None, timeout=60):
 
 
 def raw(port, payload, timeout=30):
-    """Sends bytes as they are; returns the status code of the reply (0 if none)."""
+    """Sends bytes as they are; returns the status code of the reply (0 if none, or reset)."""
+    reply = b""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        reply = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+        try:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        except OSError:  # reset, or closed before we finished sending: whatever arrived counts
+            pass
     line = reply.split(b"\r\n", 1)[0].split()
     return int(line[1]) if len(line) > 1 else 0
+
+
+def read_responses(sock, count):
+    """Reads `count` responses with Content-Length bodies from `sock`; returns their status codes."""
+    data, statuses = b"", []
+    while len(statuses) < count:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            head = data[:end].decode("latin-1").split("\r\n")
+            length = next(int(h.split(":", 1)[1]) for h in head if h.lower().startswith("content-length:"))
+            if len(data) >= end + 4 + length:
+                statuses.append(int(head[0].split()[1]))
+                data = data[end + 4 + length:]
+                continue
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return statuses
+
+
+def health_on(sock):
+    """GET /health on an open keep-alive connection; its status, 0 if the connection is gone."""
+    try:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        return (read_responses(sock, 1) or [0])[0]
+    except OSError:
+        return 0
+
+
+def start_server(db, *options, preexec_fn=None):
+    server = subprocess.Popen([binary, "--db", str(db), "--port", "0", *options], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
+    line = server.stdout.readline().strip()
+    check(line.startswith("listening on 127.0.0.1:"), f"{options}: unexpected first line {line!r}")
+    return server, int(line.rsplit(":", 1)[1])
+
+
+def stop_server(server, name):
+    server.terminate()
+    try:
+        code = server.wait(timeout=60)
+        check(code == 0, f"{name}: server exit code {code}: {server.stderr.read()}")
+    except subprocess.TimeoutExpired:
+        server.kill()
+        check(False, f"{name}: server did not stop on SIGTERM")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 for args, option in ((["--bogus"], "bogus"), (["--mode", "fast"], "--mode"), (["--port", "70000"], "--port")):
@@ -115,6 +185,51 @@ with tempfile.TemporaryDirectory() as tmp:
         check(status == 200, "a stalled client blocked another")
         hog.close()
 
+        # Hostile requests: none may end the process or another client's session.
+        bystander = socket.create_connection(("127.0.0.1", port), timeout=30)
+        check(health_on(bystander) == 200, "bystander's first request")
+        chunked = b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        hostile = {
+            # Beast throws from inside async_read on a trailer field over 64 KiB.
+            "a 66,000-byte trailer field": chunked + b"5\r\nuser=\r\n0\r\nX-Pad: " + b"a" * 66000 + b"\r\n\r\n",
+            # Trailers are not covered by the 8 KiB header limit.
+            "a 12 KiB trailer section": chunked + b"5\r\nuser=\r\n0\r\n" + b"X-Pad: " + b"b" * 4000 + b"\r\n" +
+                                        b"X-Pad2: " + b"c" * 4000 + b"\r\n" + b"X-Pad3: " + b"d" * 4000 + b"\r\n\r\n",
+            "a 100 KB chunk extension": chunked + b"5;x=" + b"e" * 100000 + b"\r\nuser=\r\n0\r\n\r\n",
+            "a 100 KB last-chunk extension": chunked + b"5\r\nuser=\r\n0;x=" + b"f" * 100000 + b"\r\n\r\n",
+            "a 1 MB chunk size line": chunked + b"0" * 1000000 + b"5\r\nuser=\r\n0\r\n\r\n",
+            "5,000 one-byte chunks": chunked + b"1\r\nu\r\n" * 5000 + b"0\r\n\r\n",
+        }
+        for name, payload in hostile.items():
+            status = raw(port, payload)
+            check(status == 413, f"{name}: got {status}, expected 413")
+            check(server.poll() is None, f"{name} ended the server")
+            check(health_on(bystander) == 200, f"{name} broke another client's session")
+        for name, payload in {
+            "a malformed trailer": chunked + b"5\r\nuser=\r\n0\r\nno colon here\r\n\r\n",
+            "a bad chunk size": chunked + b"zz\r\nuser=\r\n0\r\n\r\n",
+            "NUL in the request line": b"GET /he\0alth HTTP/1.1\r\nHost: x\r\n\r\n",
+            "both Content-Length and chunked": b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                               b"Transfer-Encoding: chunked\r\n\r\n5\r\nuser=\r\n0\r\n\r\n",
+        }.items():
+            status = raw(port, payload)
+            check(status == 400, f"{name}: got {status}, expected 400")
+            check(health_on(bystander) == 200, f"{name} broke another client's session")
+        # A small, well-formed trailer is fine.
+        status = raw(port, chunked + b"1e\r\nuser=alice&password=wonderland\r\n0\r\nX-Ok: 1\r\n\r\n")
+        check(status == 200, f"chunked login with a small trailer: {status}")
+
+        # A pipelining flood is answered in order without reading ahead unboundedly, while
+        # others are served.
+        flood = socket.create_connection(("127.0.0.1", port), timeout=60)
+        flood.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 3000)
+        check(health_on(bystander) == 200, "a pipelining flood stalled another client")
+        statuses = read_responses(flood, 3000)
+        check(len(statuses) == 3000 and set(statuses) == {200}, f"pipelined: {len(statuses)} answers")
+        flood.close()
+        check(health_on(bystander) == 200, "bystander after everything")
+        bystander.close()
+
         status, body = request(port, "/metrics")
         metrics = json.loads(body)
         check(status == 200 and metrics["pool"]["completed"] > 0, f"metrics: {status} {body[:200]}")
@@ -127,6 +242,85 @@ with tempfile.TemporaryDirectory() as tmp:
         except subprocess.TimeoutExpired:
             server.kill()
             check(False, "server did not stop on SIGTERM")
+
+    # Slowloris: a client trickling its header, or silent, is disconnected after --io-timeout,
+    # and others are served meanwhile.
+    server, port = start_server(db, "--io-timeout", "1")
+    try:
+        trickler = socket.create_connection(("127.0.0.1", port), timeout=30)
+        silent = socket.create_connection(("127.0.0.1", port), timeout=30)
+        trickler.setblocking(False)
+        gone, started = False, time.monotonic()
+        line = b"GET /health HTTP/1.1\r\n" + b"X-Slow: y\r\n" * 1000
+        for byte in line:  # one byte every 20 ms: 20 s for the header, if allowed
+            try:
+                trickler.send(bytes([byte]))
+                if trickler.recv(4096) == b"":
+                    gone = True
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone = True
+            if gone or time.monotonic() - started > 20:
+                break
+            time.sleep(0.02)  # the trickle itself, not sequencing
+        check(gone, "a client trickling its header was not disconnected")
+        silent.settimeout(20)
+        try:
+            check(silent.recv(1) == b"", "a silent client got data")
+        except socket.timeout:
+            check(False, "a silent client was not disconnected")
+        except OSError:
+            pass
+        check(request(port, "/health")[0] == 200, "health after slow clients")
+        trickler.close()
+        silent.close()
+    finally:
+        stop_server(server, "--io-timeout 1")
+
+    # More connections than --max-connections: the surplus is answered 503 and closed; a slot
+    # that frees up serves again.
+    server, port = start_server(db, "--max-connections", "4")
+    try:
+        held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(4)]
+        check(all(health_on(s) == 200 for s in held), "held connections served")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as fifth:
+            check(read_responses(fifth, 1) == [503], "the fifth connection: no 503")
+        held.pop().close()
+        check(wait_until(lambda: raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == 200, 30),
+              "a freed connection slot does not serve again")
+        check(all(health_on(s) == 200 for s in held), "held connections after the surplus")
+        for s in held:
+            s.close()
+    finally:
+        stop_server(server, "--max-connections 4")
+
+    # Out of file descriptors (EMFILE): the accept loop backs off instead of spinning, the
+    # connections it has are still served, and new ones are once descriptors free up.
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    server, port = start_server(db, preexec_fn=few_descriptors)
+    try:
+        first = socket.create_connection(("127.0.0.1", port), timeout=30)
+        check(health_on(first) == 200, "EMFILE: first connection")
+        # More than 48 connections: the kernel completes them all, the server cannot accept them all.
+        hogs = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(60)]
+        check(wait_until(lambda: len(os.listdir(f"/proc/{server.pid}/fd")) >= 47, 30),
+              "EMFILE: the server never ran out of descriptors")
+        before, start = cpu_seconds(server.pid), time.monotonic()
+        time.sleep(2)  # the measurement window
+        share = (cpu_seconds(server.pid) - before) / (time.monotonic() - start)
+        print(f"out of descriptors: the server used {share * 100:.0f}% of a core")
+        check(share < 0.15, f"EMFILE: the server used {share * 100:.0f}% of a core while it could not accept")
+        check(health_on(first) == 200, "EMFILE: an existing connection was not served")
+        for h in hogs:
+            h.close()
+        check(wait_until(lambda: raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == 200, 30),
+              "EMFILE: new connections not served after descriptors freed up")
+        first.close()
+    finally:
+        stop_server(server, "RLIMIT_NOFILE 48")
 
     # The comparison modes serve the same answers (the loop just stalls in inline mode).
     for mode in ("inline", "thread-per-request"):
