@@ -324,39 +324,51 @@ asio::awaitable<void> session(beast::tcp_stream stream, login::login_backend& ba
 /// loop would spin at 100% CPU. The pause doubles up to this, and resets on the next success.
 constexpr auto max_accept_backoff = 100ms;
 
+/// Serves an accepted connection, or answers 503 and closes it if there are too many.
+void start_session(tcp::socket socket, login::login_backend& backend, login::request_limits limits,
+                   connection_count& connections)
+{
+    if (connections.open >= connections.limit) {
+        // Say so and close, rather than leave the client in the backlog. A non-blocking
+        // write: the reply fits an empty send buffer, or it is dropped.
+        auto busy = login::make_response(http::status::service_unavailable, R"({"error":"too many connections"})");
+        boost::system::error_code ignored;
+        socket.non_blocking(true, ignored);
+        http::write(socket, busy, ignored);
+        socket.shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+    }
+    auto ex = socket.get_executor();
+    ++connections.open;
+    asio::co_spawn(ex, session(beast::tcp_stream(std::move(socket)), backend, limits, connections),
+                   [](std::exception_ptr e) {
+                       if (e) // a failure of one connection ends it only
+                           std::cerr << "login_service: a connection failed: " << what(e) << '\n';
+                   });
+}
+
 asio::awaitable<void> listen(tcp::acceptor acceptor, login::login_backend& backend, login::request_limits limits,
                              connection_count& connections)
 {
     asio::steady_timer backoff(acceptor.get_executor());
     std::chrono::milliseconds pause = 1ms;
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-        if (ec == asio::error::operation_aborted)
-            co_return;
-        if (ec) { // e.g. too many open files: keep serving the connections there are, try again later
-            backoff.expires_after(pause);
-            co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
-            pause = std::min<std::chrono::milliseconds>(pause * 2, max_accept_backoff);
-            continue;
+        try {
+            auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec == asio::error::operation_aborted)
+                co_return;
+            if (!ec) {
+                start_session(std::move(socket), backend, limits, connections);
+                pause = 1ms;
+                continue;
+            }
+        } catch (const std::exception& e) { // e.g. std::bad_alloc: that connection is lost, not the listener
+            std::cerr << "login_service: accepting a connection failed: " << e.what() << '\n';
         }
-        pause = 1ms;
-        if (connections.open >= connections.limit) {
-            // Over the limit: say so and close, rather than leave the client in the backlog. A
-            // non-blocking write: the reply fits an empty send buffer, or it is dropped.
-            auto busy = login::make_response(http::status::service_unavailable, R"({"error":"too many connections"})");
-            boost::system::error_code ignored;
-            socket.non_blocking(true, ignored);
-            http::write(socket, busy, ignored);
-            socket.shutdown(tcp::socket::shutdown_send, ignored);
-            continue;
-        }
-        ++connections.open;
-        asio::co_spawn(acceptor.get_executor(),
-                       session(beast::tcp_stream(std::move(socket)), backend, limits, connections),
-                       [](std::exception_ptr e) {
-                           if (e) // a failure of one connection ends it only
-                               std::cerr << "login_service: a connection failed: " << what(e) << '\n';
-                       });
+        // e.g. too many open files: keep serving the connections there are, try again later
+        backoff.expires_after(pause);
+        co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+        pause = std::min<std::chrono::milliseconds>(pause * 2, max_accept_backoff);
     }
 }
 
