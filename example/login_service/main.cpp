@@ -7,6 +7,9 @@
 //
 // --mode inline|thread-per-request runs the same blocking work on the loop itself, or on a new
 // thread per call, so the difference can be measured on one binary (bench/login_bench.sh).
+//
+// This file holds the sockets, the database and the pool; the HTTP layer (limits, the
+// per-connection loop, the routes) is in request_handling.hpp, which the fuzz target shares.
 #include "../common/detached_threads.hpp"
 #include "request_handling.hpp"
 
