@@ -760,7 +760,7 @@ scenario_result soak(const config& cfg, std::chrono::seconds duration, std::vect
                     timer.expires_after(std::chrono::microseconds(rng() % 800));
                     try {
                         co_await (ab::async_blocking(
-                                      pool, ex, [n = rng()] { short_nap(n); }, asio::use_awaitable) ||
+                                      pool, ex, [r = rng()] { short_nap(r); }, asio::use_awaitable) ||
                                   timer.async_wait(asio::use_awaitable));
                     } catch (const std::exception&) {
                         // both failed: still one completion
@@ -786,7 +786,7 @@ scenario_result soak(const config& cfg, std::chrono::seconds duration, std::vect
         auto e = std::make_shared<emitter>(io);
         const auto id = ledger.submit();
         ab::async_blocking(
-            pool, ex, [n = rng()] { short_nap(n); },
+            pool, ex, [r = rng()] { short_nap(r); },
             asio::bind_cancellation_slot(e->signal.slot(), [&, e, id, next = rng()](std::exception_ptr) {
                 ledger.complete(id);
                 emit_loop(next);
@@ -808,7 +808,7 @@ scenario_result soak(const config& cfg, std::chrono::seconds duration, std::vect
         for (std::size_t i = 0, n = rng() % (2 * max_threads); i < n; ++i) {
             const auto id = ledger.submit();
             ab::async_blocking(
-                pool, ex, [n = rng()] { short_nap(n); }, [&, id](std::exception_ptr) { ledger.complete(id); });
+                pool, ex, [r = rng()] { short_nap(r); }, [&, id](std::exception_ptr) { ledger.complete(id); });
         }
         bursts.expires_after(std::chrono::milliseconds(1 + rng() % 20));
         bursts.async_wait([&, next = rng()](boost::system::error_code) { burst(next); });
