@@ -1,6 +1,7 @@
 // The login service's limits, error replies and routes (see request_handling.hpp).
 #include "request_handling.hpp"
 
+#include <algorithm>
 #include <exception>
 
 namespace login {
@@ -14,6 +15,23 @@ void apply_limits(request_parser& parser, const request_limits& limits)
 {
     parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
     parser.body_limit(limits.body_bytes);
+}
+
+header_budget::header_budget(const request_limits& limits)
+    : bytes_left_(limits.header_bytes)
+    , lines_left_(limits.header_fields + 2)
+{
+}
+
+bool header_budget::spend(std::string_view consumed)
+{
+    // The parser consumes whole lines only, so counting line ends counts lines.
+    const auto lines = static_cast<std::size_t>(std::count(consumed.begin(), consumed.end(), '\n'));
+    if (consumed.size() > bytes_left_ || lines > lines_left_)
+        return false;
+    bytes_left_ -= consumed.size();
+    lines_left_ -= lines;
+    return true;
 }
 
 std::optional<response> reply_to_read_error(beast::error_code ec)

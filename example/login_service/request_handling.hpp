@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http.hpp>
 
 #include <chrono>
@@ -33,9 +34,16 @@ using request_parser = http::request_parser<http::string_body>;
  * over 64 KiB throws from inside `async_read`. So the read buffer itself is bounded by
  * `header_bytes`: a header, a chunk header or a trailer section that does not fit ends the
  * request with 413, and nothing a client sends can grow the buffer beyond it.
+ *
+ * Within the header, Beast consumes each complete field from the buffer as it parses, and
+ * compares `header_limit` with what is left only: a header of many short fields would pass any
+ * limit while every field costs memory in the parsed message. So the header's bytes and lines
+ * are counted as they are consumed (see header_budget).
  */
 struct request_limits {
     std::size_t header_bytes = 8 * 1024;
+    /// Header fields at most (Apache's LimitRequestFields): each is a node in the message.
+    std::size_t header_fields = 100;
     std::uint64_t body_bytes = 4 * 1024;
     /// Time for reading one request (including waiting for it on a kept-alive connection) and
     /// for writing its response: a silent or trickling client cannot hold a connection longer.
@@ -57,6 +65,19 @@ beast::flat_buffer make_read_buffer(const request_limits& limits);
 
 /// A parser for one request, with `limits` applied.
 void apply_limits(request_parser& parser, const request_limits& limits);
+
+/// What a request header has left of its limits, counted over the bytes the parser consumed.
+class header_budget {
+public:
+    explicit header_budget(const request_limits& limits);
+
+    /// Counts header bytes the parser consumed; false once the header is over a limit.
+    bool spend(std::string_view consumed);
+
+private:
+    std::size_t bytes_left_;
+    std::size_t lines_left_; // fields, the request line and the empty line that ends the header
+};
 
 /// The reply to a request that could not be read: 413 for limits, 400 for malformed input;
 /// nullopt when the client has gone or timed out, so there is no one to answer.
@@ -82,6 +103,52 @@ void arm_timeout(Stream& stream, std::chrono::steady_clock::duration d)
         stream.expires_after(d);
 }
 
+/// Reads the header of one request into `parser`, holding it to `limits` (see request_limits):
+/// the parser is fed here, not by http::async_read, so that what it consumes can be counted.
+template <typename Stream>
+asio::awaitable<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer, request_parser& parser,
+                                               const request_limits& limits)
+{
+    header_budget budget(limits);
+    for (;;) {
+        if (buffer.size() != 0) {
+            beast::error_code ec;
+            const auto data = buffer.data();
+            const std::size_t used = parser.put(data, ec);
+            if (!budget.spend({static_cast<const char*>(data.data()), used}))
+                co_return http::error::header_limit;
+            buffer.consume(used);
+            if (ec != http::error::need_more)
+                co_return ec; // success means the header is done: put() stops there
+        }
+        const std::size_t room = beast::read_size(buffer, 64 * 1024);
+        if (room == 0)
+            co_return http::error::buffer_overflow;
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
+        buffer.commit(n);
+        if (ec == asio::error::eof) {
+            if (!parser.got_some())
+                co_return http::error::end_of_stream;
+            parser.put_eof(ec); // the header is not done: partial_message
+            co_return ec ? ec : beast::error_code(http::error::partial_message);
+        }
+        if (ec)
+            co_return ec;
+    }
+}
+
+/// Reads one request: its header (see read_header), then its body.
+template <typename Stream>
+asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buffer& buffer, request_parser& parser,
+                                                const request_limits& limits)
+{
+    const beast::error_code header_ec = co_await read_header(stream, buffer, parser, limits);
+    if (header_ec || parser.is_done())
+        co_return header_ec;
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    co_return ec;
+}
+
 } // namespace detail
 
 /// Serves requests on `stream` one after another (pipelined ones too) until the client leaves,
@@ -95,7 +162,7 @@ asio::awaitable<void> serve_connection(Stream& stream, login_backend& backend, r
         request_parser parser;
         apply_limits(parser, limits);
         detail::arm_timeout(stream, limits.io_timeout);
-        auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        const beast::error_code ec = co_await detail::read_request(stream, buffer, parser, limits);
         response res;
         if (ec) {
             std::optional<response> reply = reply_to_read_error(ec);
