@@ -9,6 +9,7 @@ import json
 import os
 import resource
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -42,14 +43,16 @@ def request(port, path, body=None, timeout=60):
         return e.code, e.read().decode()
 
 
-def raw(port, payload, timeout=30):
-    """Sends bytes as they are; returns the status code of the reply (0 if none, or reset)."""
+def raw(port, payload, timeout=30, half_close=True):
+    """Sends bytes as they are, then half-closes (a client that does so while its login runs
+    has given the login up); returns the status code of the reply (0 if none, or reset)."""
     reply = b""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             try:
                 s.sendall(payload)
-                s.shutdown(socket.SHUT_WR)
+                if half_close:
+                    s.shutdown(socket.SHUT_WR)
                 while True:
                     chunk = s.recv(4096)
                     if not chunk:
@@ -120,6 +123,19 @@ def rss_kib(pid):
     """The resident memory of process `pid`, in KiB."""
     with open(f"/proc/{pid}/status") as f:
         return int(f.read().split("VmRSS:")[1].split()[0])
+
+
+def metrics_of(port):
+    """The service's metrics as JSON (/metrics.json where /metrics is Prometheus text)."""
+    status, body = request(port, "/metrics.json")
+    if status == 404:
+        status, body = request(port, "/metrics")
+    return json.loads(body)
+
+
+def pool_quiescent(pool):
+    return pool["queued"] == 0 and pool["busy_threads"] == 0 and pool["waiting_in_lanes"] == 0 and \
+        pool["waiting_admission"] == 0
 
 
 def wait_until(condition, seconds):
@@ -244,7 +260,8 @@ with tempfile.TemporaryDirectory() as tmp:
             check(status == 400, f"{name}: got {status}, expected 400")
             check(health_on(bystander) == 200, f"{name} broke another client's session")
         # A small, well-formed trailer is fine.
-        status = raw(port, chunked + b"1e\r\nuser=alice&password=wonderland\r\n0\r\nX-Ok: 1\r\n\r\n")
+        status = raw(port, chunked.replace(b"Host: x", b"Host: x\r\nConnection: close") +
+                     b"1e\r\nuser=alice&password=wonderland\r\n0\r\nX-Ok: 1\r\n\r\n", half_close=False)
         check(status == 200, f"chunked login with a small trailer: {status}")
 
         # A pipelining flood is answered in order without reading ahead unboundedly, while
@@ -353,6 +370,44 @@ with tempfile.TemporaryDirectory() as tmp:
         first.close()
     finally:
         stop_server(server, "RLIMIT_NOFILE 48")
+
+    # Clients that send a login and reset the connection: their logins are cancelled (removed
+    # from the queue, or abandoned if running) instead of verifying passwords for no one and
+    # holding connection slots meanwhile.
+    server, port = start_server(db, "--max-connections", "60")
+    try:
+        form = b"user=alice&password=wrong"
+        login_request = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(form) + form
+        # A request that arrives while a login runs is kept for after it (pipelining).
+        before = metrics_of(port)["pool"]["submitted"]
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+            s.sendall(login_request)
+            check(wait_until(lambda: metrics_of(port)["pool"]["submitted"] > before, 60), "pipelined: no login started")
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(read_responses(s, 2) == [401, 200], "a request sent while a login ran")
+        base = metrics_of(port)["pool"]
+        storm = []
+        for _ in range(55):
+            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            s.sendall(login_request)
+            storm.append(s)
+        # Each login submits a lookup, then a verification: most are waiting to be verified now.
+        check(wait_until(lambda: metrics_of(port)["pool"]["submitted"] - base["submitted"] >= 100, 60),
+              "reset storm: the logins did not arrive")
+        for s in storm:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        check(wait_until(lambda: pool_quiescent(metrics_of(port)["pool"]), 120), "reset storm: the pool never settled")
+        after = metrics_of(port)["pool"]
+        cancelled = after["cancelled"] - base["cancelled"]
+        print(f"reset storm: {cancelled} of {after['submitted'] - base['submitted']} calls cancelled")
+        check(cancelled > 0, f"reset storm: no call was cancelled: {after}")
+        fresh = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(55)]
+        check(all(health_on(s) == 200 for s in fresh), "reset storm: the connection slots were not freed")
+        for s in fresh:
+            s.close()
+    finally:
+        stop_server(server, "reset storm")
 
     # The comparison modes serve the same answers (the loop just stalls in inline mode).
     for mode in ("inline", "thread-per-request"):

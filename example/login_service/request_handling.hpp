@@ -5,11 +5,18 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -103,6 +110,83 @@ void arm_timeout(Stream& stream, std::chrono::steady_clock::duration d)
         stream.expires_after(d);
 }
 
+template <typename Stream>
+void disarm_timeout(Stream& stream)
+{
+    if constexpr (requires { stream.expires_never(); })
+        stream.expires_never();
+}
+
+/// Completes when the client leaves: a read ends (end of stream, reset). Bytes that arrive
+/// meanwhile are the client's next (pipelined) requests and go to `buffer` for the next read;
+/// once it is full, this only waits to be cancelled.
+/**
+ * A client that half-closes after its request counts as gone, as nginx and Go's net/http count
+ * it: from end of stream alone, a client that still reads cannot be told from one that left.
+ */
+template <typename Stream>
+asio::awaitable<void> wait_for_departure(Stream& stream, beast::flat_buffer& buffer)
+{
+    for (;;) {
+        const std::size_t room = std::min<std::size_t>(buffer.max_size() - buffer.size(), 4096);
+        if (room == 0)
+            break;
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
+        buffer.commit(n);
+        if (ec) // gone, or cancelled because the call finished first
+            co_return;
+    }
+    asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+/// The backend as one connection sees it: a blocking call is raced against the client leaving
+/// (wait_for_departure), and cancelled (terminal) when it does, so that no lookup or Argon2
+/// check runs, or holds a connection slot, for a client that is gone.
+template <typename Stream>
+class departure_aware_backend final : public login_backend {
+public:
+    departure_aware_backend(login_backend& inner, Stream& stream, beast::flat_buffer& buffer)
+        : inner_(inner)
+        , stream_(stream)
+        , buffer_(buffer)
+    {
+    }
+
+    /// Whether a call was cancelled because the client left: then there is no one to answer.
+    bool client_gone() const { return client_gone_; }
+
+    asio::awaitable<bool> check_password(std::string user, std::string password) override
+    {
+        auto ex = co_await asio::this_coro::executor;
+        // Named, not temporaries inside co_await: GCC 12 may destroy such temporaries twice.
+        auto call = asio::co_spawn(ex, inner_.check_password(std::move(user), std::move(password)), asio::deferred);
+        auto departure = asio::co_spawn(ex, wait_for_departure(stream_, buffer_), asio::deferred);
+        auto race = asio::experimental::make_parallel_group(std::move(call), std::move(departure));
+        // wait_for_one: the first to finish cancels the other (terminal), and both have finished
+        // when this resumes, so the stream has no read pending.
+        auto [order, call_error, ok, departure_error] =
+            co_await race.async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+        if (order[0] == 0) {
+            if (call_error)
+                std::rethrow_exception(call_error);
+            co_return ok;
+        }
+        if (departure_error)
+            std::rethrow_exception(departure_error);
+        client_gone_ = true;
+        throw boost::system::system_error(asio::error::operation_aborted, "the client has gone");
+    }
+
+    std::string metrics_json() const override { return inner_.metrics_json(); }
+
+private:
+    login_backend& inner_;
+    Stream& stream_;
+    beast::flat_buffer& buffer_;
+    bool client_gone_ = false;
+};
+
 /// Reads the header of one request into `parser`, holding it to `limits` (see request_limits):
 /// the parser is fed here, not by http::async_read, so that what it consumes can be counted.
 template <typename Stream>
@@ -153,11 +237,14 @@ asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buff
 
 /// Serves requests on `stream` one after another (pipelined ones too) until the client leaves,
 /// times out, fails, asks to close, or sends something malformed or too large (answered, then
-/// closed). Timeouts apply where `Stream` has `expires_after` (beast::tcp_stream).
+/// closed). Timeouts apply where `Stream` has `expires_after` (beast::tcp_stream). While a
+/// request waits for the backend, the stream is read to notice the client leaving, which
+/// cancels the backend's call: `Stream`'s reads must honour terminal per-operation cancellation.
 template <typename Stream>
 asio::awaitable<void> serve_connection(Stream& stream, login_backend& backend, request_limits limits)
 {
     beast::flat_buffer buffer = make_read_buffer(limits);
+    detail::departure_aware_backend<Stream> watched(backend, stream, buffer);
     for (;;) {
         request_parser parser;
         apply_limits(parser, limits);
@@ -170,7 +257,10 @@ asio::awaitable<void> serve_connection(Stream& stream, login_backend& backend, r
                 co_return;
             res = std::move(*reply);
         } else {
-            res = co_await respond(parser.get(), backend);
+            detail::disarm_timeout(stream); // a call takes what it takes; the watching read must not time out
+            res = co_await respond(parser.get(), watched);
+            if (watched.client_gone())
+                co_return;
         }
         const bool close = !res.keep_alive();
         detail::arm_timeout(stream, limits.io_timeout);
