@@ -148,7 +148,8 @@ def wait_until(condition, seconds):
 
 
 for args, option in ((["--bogus"], "bogus"), (["--mode", "fast"], "--mode"), (["--port", "70000"], "--port"),
-                     (["--max-connections", "0"], "--max-connections"), (["--io-timeout", "0"], "--io-timeout")):
+                     (["--max-connections", "0"], "--max-connections"), (["--io-timeout", "0"], "--io-timeout"),
+                     (["--io-timeout", "1e-12"], "--io-timeout")):
     bad = subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
     lines = bad.stderr.strip().splitlines()
     check(bad.returncode == 2, f"{args}: exit {bad.returncode}, expected 2")

@@ -427,8 +427,8 @@ int main(int argc, char** argv)
             throw usage_error("--max-threads must be at least 1");
         if (max_connections == 0)
             throw usage_error("--max-connections must be at least 1");
-        if (!(io_timeout_s > 0 && io_timeout_s <= 24 * 3600))
-            throw usage_error("--io-timeout must be more than 0 and at most a day (86400)");
+        if (!(io_timeout_s >= 0.001 && io_timeout_s <= 24 * 3600)) // below 1 ms it would round to nothing
+            throw usage_error("--io-timeout must be at least 0.001 (1 ms) and at most a day (86400)");
         boost::system::error_code ec;
         asio::ip::make_address(address, ec);
         if (ec)
