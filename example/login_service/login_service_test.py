@@ -138,6 +138,19 @@ def pool_quiescent(pool):
         pool["waiting_admission"] == 0
 
 
+def head_reply(port, path):
+    """HEAD `path` on a connection that then closes: the status and everything after the header."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+    head, _, rest = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+    return int(lines[0].split()[1]), fields, rest
+
+
 def wait_until(condition, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -264,6 +277,14 @@ with tempfile.TemporaryDirectory() as tmp:
         status = raw(port, chunked.replace(b"Host: x", b"Host: x\r\nConnection: close") +
                      b"1e\r\nuser=alice&password=wonderland\r\n0\r\nX-Ok: 1\r\n\r\n", half_close=False)
         check(status == 200, f"chunked login with a small trailer: {status}")
+
+        # HEAD: the headers GET would get, Content-Length included, and no body.
+        status, fields, rest = head_reply(port, "/health")
+        check(status == 200 and fields.get("content-length") == "15" and rest == b"",
+              f"HEAD /health: {status} {fields} {rest!r}")
+        status, fields, rest = head_reply(port, "/login")
+        check(status == 405 and rest == b"" and "POST" in fields.get("allow", ""),
+              f"HEAD /login: {status} {fields} {rest!r}")
 
         # A pipelining flood is answered in order without reading ahead unboundedly, while
         # others are served.

@@ -45,6 +45,12 @@ std::optional<response> reply_to_read_error(beast::error_code ec)
     return make_response(http::status::bad_request, R"({"error":"malformed request"})");
 }
 
+void omit_body_for_head(response& res, http::verb request_method)
+{
+    if (request_method == http::verb::head)
+        res.body().clear(); // Content-Length stays: it says what GET would have sent
+}
+
 response make_response(http::status status, std::string body, unsigned version, bool keep_alive)
 {
     response res{status, version};
@@ -113,24 +119,35 @@ std::optional<std::pair<std::string, std::string>> parse_login_form(std::string_
 
 namespace {
 
+/// 405, with the methods the target allows (RFC 9110 requires Allow in a 405).
+response method_not_allowed(std::string_view allow, unsigned version, bool keep_alive)
+{
+    auto res = make_response(http::status::method_not_allowed,
+                             std::string(R"({"error":"use )") + std::string(allow) + "\"}", version, keep_alive);
+    res.set(http::field::allow, allow);
+    return res;
+}
+
 asio::awaitable<response> route(const request& req, login_backend& backend)
 {
     const bool keep = req.keep_alive();
     const unsigned v = req.version();
     const std::string_view target = req.target();
+    // HEAD is GET without the body (RFC 9110 9.3.2); serve_connection drops the body.
+    const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
     if (target == "/health") {
-        if (req.method() != http::verb::get)
-            co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
+        if (!get)
+            co_return method_not_allowed("GET, HEAD", v, keep);
         co_return make_response(http::status::ok, R"({"status":"ok"})", v, keep); // no blocking call
     }
     if (target == "/metrics") {
-        if (req.method() != http::verb::get)
-            co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
+        if (!get)
+            co_return method_not_allowed("GET, HEAD", v, keep);
         co_return make_response(http::status::ok, backend.metrics_json(), v, keep);
     }
     if (target == "/login") {
         if (req.method() != http::verb::post)
-            co_return make_response(http::status::method_not_allowed, R"({"error":"use POST"})", v, keep);
+            co_return method_not_allowed("POST", v, keep);
         auto form = parse_login_form(req.body());
         if (!form)
             co_return make_response(http::status::bad_request,

@@ -95,6 +95,9 @@ asio::awaitable<response> respond(const request& req, login_backend& backend);
 
 response make_response(http::status status, std::string body, unsigned version = 11, bool keep_alive = false);
 
+/// The response to HEAD: as prepared for GET (Content-Length included), without the body.
+void omit_body_for_head(response& res, http::verb request_method);
+
 /// Decodes application/x-www-form-urlencoded text; nullopt if malformed.
 std::optional<std::string> url_decode(std::string_view in);
 
@@ -262,6 +265,7 @@ asio::awaitable<void> serve_connection(Stream& stream, login_backend& backend, r
             if (watched.client_gone())
                 co_return;
         }
+        omit_body_for_head(res, parser.get().method());
         const bool close = !res.keep_alive();
         detail::arm_timeout(stream, limits.io_timeout);
         auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
