@@ -286,6 +286,23 @@ with tempfile.TemporaryDirectory() as tmp:
         check(status == 405 and rest == b"" and "POST" in fields.get("allow", ""),
               f"HEAD /login: {status} {fields} {rest!r}")
 
+        # Expect: 100-continue is answered before the client sends its body; a body over the limit
+        # is refused at once.
+        form = b"user=alice&password=wonderland"
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+                      % len(form))
+            try:
+                interim = s.recv(4096)
+            except socket.timeout:
+                interim = b""
+            check(interim == b"HTTP/1.1 100 Continue\r\n\r\n", f"Expect: 100-continue: got {interim[:60]!r}")
+            s.sendall(form)
+            check(read_responses(s, 1) == [200], "Expect: 100-continue: the login after 100 Continue")
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
+            check(read_responses(s, 1) == [413], "Expect: 100-continue with a body over the limit")
+
         # A pipelining flood is answered in order without reading ahead unboundedly, while
         # others are served.
         flood = socket.create_connection(("127.0.0.1", port), timeout=60)

@@ -42,9 +42,10 @@ public:
     std::abort();
 }
 
-/// Everything the server wrote must be a sequence of complete, well-formed responses with
-/// statuses 200-599. A response to HEAD has a Content-Length and no body; the service's bodies
-/// are JSON, so a header followed by nothing or by the next response is taken as one.
+/// Everything the server wrote must be a sequence of complete, well-formed responses: final ones
+/// (200-599), any of them after a 100 Continue. A response to HEAD has a Content-Length and no
+/// body; the service's bodies are JSON, so a header followed by nothing or by the next response
+/// is taken as one.
 void check_responses(std::string_view out)
 {
     while (!out.empty()) {
@@ -61,7 +62,7 @@ void check_responses(std::string_view out)
         if (ec || !parser.is_done())
             fail("the server wrote something that is not a complete HTTP response");
         const unsigned status = parser.get().result_int();
-        if (status < 200 || status > 599)
+        if ((status < 200 && status != 100) || status > 599)
             fail("the server answered with a status outside 200-599");
         out.remove_prefix(used);
     }

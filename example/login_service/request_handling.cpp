@@ -34,6 +34,11 @@ bool header_budget::spend(std::string_view consumed)
     return true;
 }
 
+bool expects_continue(const request& req)
+{
+    return req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue");
+}
+
 std::optional<response> reply_to_read_error(beast::error_code ec)
 {
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||

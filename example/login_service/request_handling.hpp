@@ -86,6 +86,9 @@ private:
     std::size_t lines_left_; // fields, the request line and the empty line that ends the header
 };
 
+/// Whether the client waits for "100 Continue" before it sends the body.
+bool expects_continue(const request& req);
+
 /// The reply to a request that could not be read: 413 for limits, 400 for malformed input;
 /// nullopt when the client has gone or timed out, so there is no one to answer.
 std::optional<response> reply_to_read_error(beast::error_code ec);
@@ -224,7 +227,8 @@ asio::awaitable<beast::error_code> read_header(Stream& stream, beast::flat_buffe
     }
 }
 
-/// Reads one request: its header (see read_header), then its body.
+/// Reads one request: its header (see read_header), then its body, after answering
+/// `Expect: 100-continue` where the client has not sent the body yet.
 template <typename Stream>
 asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buffer& buffer, request_parser& parser,
                                                 const request_limits& limits)
@@ -232,6 +236,14 @@ asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buff
     const beast::error_code header_ec = co_await read_header(stream, buffer, parser, limits);
     if (header_ec || parser.is_done())
         co_return header_ec;
+    if (expects_continue(parser.get()) && buffer.size() == 0) {
+        // The client waits for this before it sends the body (RFC 9110 10.1.1). A Content-Length
+        // over the limit has been refused with the header already (413).
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        auto [wec, wn] = co_await http::async_write(stream, go_on, asio::as_tuple(asio::use_awaitable));
+        if (wec)
+            co_return wec;
+    }
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     co_return ec;
 }
