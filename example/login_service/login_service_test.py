@@ -125,6 +125,11 @@ def rss_kib(pid):
         return int(f.read().split("VmRSS:")[1].split()[0])
 
 
+def thread_count(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(f.read().split("Threads:")[1].split()[0])
+
+
 def metrics_of(port):
     """The service's metrics as JSON (/metrics.json where /metrics is Prometheus text)."""
     status, body = request(port, "/metrics.json")
@@ -447,6 +452,31 @@ with tempfile.TemporaryDirectory() as tmp:
             s.close()
     finally:
         stop_server(server, "reset storm")
+
+    # thread-per-request starts a thread per call, but no more at once than --max-threads. A
+    # thread gives its slot up when its result is delivered, a moment before it has exited: so
+    # up to twice as many may be seen.
+    server, port = start_server(db, "--mode", "thread-per-request", "--max-threads", "2")
+    try:
+        idle_threads = thread_count(server.pid)
+        results, peak = [], [0]
+
+        def wrong_login():
+            results.append(request(port, "/login", "user=alice&password=wrong", timeout=120)[0])
+
+        logins = [threading.Thread(target=wrong_login) for _ in range(16)]
+        for t in logins:
+            t.start()
+        while any(t.is_alive() for t in logins):
+            peak[0] = max(peak[0], thread_count(server.pid))
+            time.sleep(0.005)  # sampling, not sequencing
+        for t in logins:
+            t.join()
+        check(results == [401] * 16, f"thread-per-request: {results}")
+        print(f"thread-per-request: {peak[0] - idle_threads} request threads at most")
+        check(peak[0] - idle_threads <= 4, f"thread-per-request: {peak[0] - idle_threads} threads at once, cap 2")
+    finally:
+        stop_server(server, "thread-per-request --max-threads 2")
 
     # The comparison modes serve the same answers (the loop just stalls in inline mode).
     for mode in ("inline", "thread-per-request"):

@@ -6,7 +6,8 @@
 //   curl -d 'user=alice&password=wonderland' http://127.0.0.1:8080/login
 //
 // --mode inline|thread-per-request runs the same blocking work on the loop itself, or on a new
-// thread per call, so the difference can be measured on one binary (bench/login_bench.sh).
+// thread per call (at most --max-threads at once), so the difference can be measured on one
+// binary (bench/login_bench.sh).
 //
 // This file holds the sockets, the database and the pool; the HTTP layer (limits, the
 // per-connection loop, the routes) is in request_handling.hpp, which the fuzz target shares.
@@ -26,6 +27,8 @@
 #include <array>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -184,7 +187,12 @@ struct service final : login::login_backend {
     ab::lane db;  // at most one call per SQLite connection
     ab::lane cpu; // Argon2id is CPU- and memory-hungry: about one per core
     std::string unknown_user_hash = dummy_hash();
-    example::detached_threads request_threads; // thread-per-request mode
+    // thread-per-request mode: a new thread per call, but no more at once than the pool may have
+    // (--max-threads), so that the modes compare with the same thread budget; the rest wait.
+    example::detached_threads request_threads;
+    std::size_t max_request_threads = 64;
+    std::size_t request_threads_running = 0;                   // on the loop only
+    std::deque<std::function<void()>> request_threads_waiting; // on the loop only
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
         : mode(m)
@@ -215,12 +223,15 @@ struct service final : login::login_backend {
                     handler_type handler;
                     decltype(asio::make_work_guard(ex)) work;
                 };
-                auto state = std::make_unique<job>(job{std::move(fn), std::move(handler), asio::make_work_guard(ex)});
-                request_threads.started();
-                std::thread([this, state = std::move(state)]() mutable {
-                    run_on_this_thread(std::move(state));
-                    request_threads.finished(); // only now may the loop and the database go away
-                }).detach();
+                // Shared, as a start that waits for a free slot is held in a std::function.
+                auto state = std::make_shared<job>(job{std::move(fn), std::move(handler), asio::make_work_guard(ex)});
+                std::function<void()> start = [this, state = std::move(state)]() mutable {
+                    start_request_thread(std::move(state));
+                };
+                if (request_threads_running < max_request_threads)
+                    start();
+                else
+                    request_threads_waiting.push_back(std::move(start));
             };
             co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
                 std::move(start_thread), asio::use_awaitable);
@@ -229,10 +240,38 @@ struct service final : login::login_backend {
         throw std::logic_error("unknown mode");
     }
 
+    /// Starts the thread of one call (thread-per-request mode); on the loop.
+    template <typename Job>
+    void start_request_thread(std::shared_ptr<Job> state)
+    {
+        request_threads.started();
+        try {
+            std::thread([this, state = std::move(state)]() mutable {
+                run_on_this_thread(std::move(state), [this] { request_thread_done(); });
+                request_threads.finished(); // only now may the loop and the database go away
+            }).detach();
+        } catch (...) {
+            request_threads.finished();
+            throw;
+        }
+        ++request_threads_running;
+    }
+
+    /// On the loop, once a request thread's result is there: its slot goes to the next waiting call.
+    void request_thread_done()
+    {
+        --request_threads_running;
+        if (request_threads_waiting.empty())
+            return;
+        auto start = std::move(request_threads_waiting.front());
+        request_threads_waiting.pop_front();
+        start();
+    }
+
     /// The body of one request thread. Everything it holds of the loop (handler, work guard) is
     /// destroyed before it returns, so none of it outlives the loop.
-    template <typename Job>
-    static void run_on_this_thread(std::unique_ptr<Job> state)
+    template <typename Job, typename Done>
+    static void run_on_this_thread(std::shared_ptr<Job> state, Done done)
     {
         using R = std::invoke_result_t<decltype(state->fn)>;
         std::exception_ptr e;
@@ -243,8 +282,9 @@ struct service final : login::login_backend {
             e = std::current_exception();
         }
         auto hex = asio::get_associated_executor(state->handler, state->work.get_executor());
-        asio::post(hex, [handler = std::move(state->handler), e, result = std::move(result)]() mutable {
+        asio::post(hex, [handler = std::move(state->handler), e, result = std::move(result), done]() mutable {
             std::move(handler)(e, std::move(result));
+            done(); // may start the next waiting call's thread, which may throw
         });
     }
 
@@ -451,6 +491,7 @@ int main(int argc, char** argv)
         asio::io_context io(1);
         ab::blocking_pool pool({.max_threads = max_threads, .thread_name = "login"});
         service svc(mode, users, pool);
+        svc.max_request_threads = max_threads;
 
         tcp::acceptor acceptor(io, {asio::ip::make_address(address), static_cast<unsigned short>(port)});
         const auto local = acceptor.local_endpoint();
