@@ -123,15 +123,20 @@ void disarm_timeout(Stream& stream)
         stream.expires_never();
 }
 
-/// Completes when the client leaves: a read ends (end of stream, reset). Bytes that arrive
-/// meanwhile are the client's next (pipelined) requests and go to `buffer` for the next read;
-/// once it is full, this only waits to be cancelled.
+/// Whether the client may still send: once a read has seen end of stream, another read of the
+/// socket would wait for an event that never comes (Asio's epoll reactor is edge-triggered and
+/// stops reading speculatively after a short read), so what is left is in the buffer.
+enum class client_input { open, ended };
+
+/// Completes when the client leaves: a read fails (reset). Bytes that arrive meanwhile are the
+/// client's next (pipelined) requests and go to `buffer` for the next read.
 /**
- * A client that half-closes after its request counts as gone, as nginx and Go's net/http count
- * it: from end of stream alone, a client that still reads cannot be told from one that left.
+ * End of stream is not leaving: a client may half-close after its request and still read the
+ * response (and one that closed normally cannot be told from it). After end of stream, or once
+ * `buffer` is full, this only waits to be cancelled.
  */
 template <typename Stream>
-asio::awaitable<void> wait_for_departure(Stream& stream, beast::flat_buffer& buffer)
+asio::awaitable<void> wait_for_departure(Stream& stream, beast::flat_buffer& buffer, client_input& input)
 {
     for (;;) {
         const std::size_t room = std::min<std::size_t>(buffer.max_size() - buffer.size(), 4096);
@@ -139,6 +144,10 @@ asio::awaitable<void> wait_for_departure(Stream& stream, beast::flat_buffer& buf
             break;
         auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
         buffer.commit(n);
+        if (ec == asio::error::eof) {
+            input = client_input::ended;
+            break;
+        }
         if (ec) // gone, or cancelled because the call finished first
             co_return;
     }
@@ -152,10 +161,11 @@ asio::awaitable<void> wait_for_departure(Stream& stream, beast::flat_buffer& buf
 template <typename Stream>
 class departure_aware_backend final : public login_backend {
 public:
-    departure_aware_backend(login_backend& inner, Stream& stream, beast::flat_buffer& buffer)
+    departure_aware_backend(login_backend& inner, Stream& stream, beast::flat_buffer& buffer, client_input& input)
         : inner_(inner)
         , stream_(stream)
         , buffer_(buffer)
+        , input_(input)
     {
     }
 
@@ -167,7 +177,7 @@ public:
         auto ex = co_await asio::this_coro::executor;
         // Named, not temporaries inside co_await: GCC 12 may destroy such temporaries twice.
         auto call = asio::co_spawn(ex, inner_.check_password(std::move(user), std::move(password)), asio::deferred);
-        auto departure = asio::co_spawn(ex, wait_for_departure(stream_, buffer_), asio::deferred);
+        auto departure = asio::co_spawn(ex, wait_for_departure(stream_, buffer_, input_), asio::deferred);
         auto race = asio::experimental::make_parallel_group(std::move(call), std::move(departure));
         // wait_for_one: the first to finish cancels the other (terminal), and both have finished
         // when this resumes, so the stream has no read pending.
@@ -190,62 +200,60 @@ private:
     login_backend& inner_;
     Stream& stream_;
     beast::flat_buffer& buffer_;
+    client_input& input_;
     bool client_gone_ = false;
 };
 
-/// Reads the header of one request into `parser`, holding it to `limits` (see request_limits):
-/// the parser is fed here, not by http::async_read, so that what it consumes can be counted.
+/// Reads one request into `parser`, holding it to `limits` (see request_limits), and answers
+/// `Expect: 100-continue` where the body has not arrived yet. The parser is fed here, not by
+/// http::async_read, so that the header bytes it consumes can be counted.
 template <typename Stream>
-asio::awaitable<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer, request_parser& parser,
-                                               const request_limits& limits)
+asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buffer& buffer, request_parser& parser,
+                                                const request_limits& limits, client_input& input)
 {
     header_budget budget(limits);
     for (;;) {
         if (buffer.size() != 0) {
             beast::error_code ec;
+            const bool in_header = !parser.is_header_done();
             const auto data = buffer.data();
             const std::size_t used = parser.put(data, ec);
-            if (!budget.spend({static_cast<const char*>(data.data()), used}))
+            if (in_header && !budget.spend({static_cast<const char*>(data.data()), used}))
                 co_return http::error::header_limit;
             buffer.consume(used);
-            if (ec != http::error::need_more)
-                co_return ec; // success means the header is done: put() stops there
+            if (ec != http::error::need_more) {
+                if (ec || parser.is_done())
+                    co_return ec;
+                if (in_header && expects_continue(parser.get()) && buffer.size() == 0 && input == client_input::open) {
+                    // The client waits for this before it sends the body (RFC 9110 10.1.1). A
+                    // Content-Length over the limit has been refused with the header (413).
+                    http::response<http::empty_body> go_on{http::status::continue_, 11};
+                    auto [wec, wn] = co_await http::async_write(stream, go_on, asio::as_tuple(asio::use_awaitable));
+                    if (wec)
+                        co_return wec;
+                }
+                continue; // put() stops where the header ends, and after each part of a body
+            }
         }
-        const std::size_t room = beast::read_size(buffer, 64 * 1024);
-        if (room == 0)
-            co_return http::error::buffer_overflow;
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
-        buffer.commit(n);
+        beast::error_code ec = asio::error::eof;
+        if (input == client_input::open) {
+            const std::size_t room = beast::read_size(buffer, 64 * 1024);
+            if (room == 0)
+                co_return http::error::buffer_overflow;
+            auto [rec, n] = co_await stream.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
+            buffer.commit(n);
+            ec = rec;
+        }
         if (ec == asio::error::eof) {
+            input = client_input::ended;
             if (!parser.got_some())
                 co_return http::error::end_of_stream;
-            parser.put_eof(ec); // the header is not done: partial_message
+            parser.put_eof(ec); // an incomplete request: partial_message
             co_return ec ? ec : beast::error_code(http::error::partial_message);
         }
         if (ec)
             co_return ec;
     }
-}
-
-/// Reads one request: its header (see read_header), then its body, after answering
-/// `Expect: 100-continue` where the client has not sent the body yet.
-template <typename Stream>
-asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buffer& buffer, request_parser& parser,
-                                                const request_limits& limits)
-{
-    const beast::error_code header_ec = co_await read_header(stream, buffer, parser, limits);
-    if (header_ec || parser.is_done())
-        co_return header_ec;
-    if (expects_continue(parser.get()) && buffer.size() == 0) {
-        // The client waits for this before it sends the body (RFC 9110 10.1.1). A Content-Length
-        // over the limit has been refused with the header already (413).
-        http::response<http::empty_body> go_on{http::status::continue_, 11};
-        auto [wec, wn] = co_await http::async_write(stream, go_on, asio::as_tuple(asio::use_awaitable));
-        if (wec)
-            co_return wec;
-    }
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-    co_return ec;
 }
 
 } // namespace detail
@@ -259,12 +267,13 @@ template <typename Stream>
 asio::awaitable<void> serve_connection(Stream& stream, login_backend& backend, request_limits limits)
 {
     beast::flat_buffer buffer = make_read_buffer(limits);
-    detail::departure_aware_backend<Stream> watched(backend, stream, buffer);
+    detail::client_input input = detail::client_input::open;
+    detail::departure_aware_backend<Stream> watched(backend, stream, buffer, input);
     for (;;) {
         request_parser parser;
         apply_limits(parser, limits);
         detail::arm_timeout(stream, limits.io_timeout);
-        const beast::error_code ec = co_await detail::read_request(stream, buffer, parser, limits);
+        const beast::error_code ec = co_await detail::read_request(stream, buffer, parser, limits, input);
         response res;
         if (ec) {
             std::optional<response> reply = reply_to_read_error(ec);
