@@ -2,9 +2,11 @@
 """End-to-end test of login_service over real sockets on 127.0.0.1 with a real database file:
 right password 200, wrong 401, unknown user 401, malformed 400, oversized 413, unknown path 404;
 /health keeps answering while 32 logins are in flight; bad options exit 2 with one line.
-Hostile clients (huge trailers and chunk extensions, pipelining floods, slowloris, too many
-connections, a process out of file descriptors) neither end the server nor stall other clients,
-and it does not spin while it cannot accept."""
+Hostile clients (huge trailers and chunk extensions, headers of many tiny fields, pipelining
+floods, slowloris, too many connections, a process out of file descriptors) neither end the
+server nor stall other clients, and it does not spin while it cannot accept. HEAD and
+Expect: 100-continue are answered as HTTP says; logins of clients that reset are cancelled;
+thread-per-request mode stays within --max-threads."""
 import json
 import os
 import resource
