@@ -8,7 +8,12 @@
 #include <asio_blocking.hpp>
 #include <asio_blocking/detail/latency_histogram.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,6 +33,8 @@
 #include <malloc.h>
 #include <map>
 #include <optional>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <sys/resource.h>
 #include <thread>
@@ -1027,6 +1034,274 @@ scenario_result busy_machine(const config& cfg)
     return r;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Soak: minutes of thread churn, cancellation storms and set_limits storms, sampling the
+// process's footprint once a second. The lines must stay flat: virtual memory and memory maps
+// that keep growing (threads never reclaimed) or a call completed twice or never fail the run.
+
+long vm_size_kib()
+{
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmSize:", 0) == 0)
+            return std::stol(line.substr(7));
+    return 0;
+}
+
+long map_count()
+{
+    std::ifstream maps("/proc/self/maps");
+    long n = 0;
+    for (std::string line; std::getline(maps, line);)
+        ++n;
+    return n;
+}
+
+long live_threads()
+{
+    long n = 0;
+    if (DIR* dir = opendir("/proc/self/task")) {
+        while (dirent* e = readdir(dir))
+            n += e->d_name[0] != '.';
+        closedir(dir);
+    }
+    return n;
+}
+
+/// How often each call completed: every submitted call must complete exactly once.
+class completion_ledger {
+public:
+    std::size_t submit()
+    {
+        std::lock_guard lk(mutex_);
+        times_completed_.push_back(0);
+        return times_completed_.size() - 1;
+    }
+
+    void complete(std::size_t id)
+    {
+        std::lock_guard lk(mutex_);
+        const auto n = ++times_completed_[id];
+        if (n == 1)
+            ++completed_;
+        else if (n == 2)
+            ++doubled_;
+    }
+
+    struct tally {
+        std::size_t submitted, completed, doubled;
+        std::size_t outstanding() const { return submitted - completed; }
+    };
+
+    tally count() const
+    {
+        std::lock_guard lk(mutex_);
+        return {times_completed_.size(), completed_, doubled_};
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<std::uint8_t> times_completed_; // saturates at 255: only 0, 1 and "more" matter
+    std::size_t completed_ = 0, doubled_ = 0;
+};
+
+/// Sleeps a few hundred microseconds: long enough to count as blocking, short enough to churn.
+void short_nap(std::uint32_t r)
+{
+    std::this_thread::sleep_for(std::chrono::microseconds(r % 800));
+}
+
+scenario_result soak(const config& cfg, std::chrono::seconds duration, std::vector<std::string>& failures)
+{
+    using namespace asio::experimental::awaitable_operators;
+    const auto sample_every = cfg.smoke ? 500ms : 1s;
+    constexpr std::size_t max_threads = 16; // with the driver threads, well under 64 in all
+    constexpr int loops = 4;                // concurrent loops of each storm
+    scenario_result r{"soak " + std::to_string(duration.count()) +
+                          " s: thread churn, cancellation and set_limits storms (flat lines expected)",
+                      "maps",
+                      "maps",
+                      false,
+                      {}};
+    completion_ledger ledger;
+    std::atomic<bool> stopping{false};
+    figures f;
+    asio::io_context io;
+    ab::blocking_pool pool({.min_threads = 0,
+                            .max_threads = max_threads,
+                            .idle_timeout = 200us, // every pause retires workers: maximal churn
+                            .thread_name = "soak"});
+    auto ex = io.get_executor();
+
+    // Cancellation storm 1: async_blocking || timer, the timer winning about half the time.
+    for (int i = 0; i < loops; ++i)
+        asio::co_spawn(
+            io,
+            [&, seed = std::uint32_t(i)]() -> asio::awaitable<void> {
+                std::mt19937 rng(seed);
+                asio::steady_timer timer(ex);
+                while (!stopping) {
+                    const auto id = ledger.submit();
+                    timer.expires_after(std::chrono::microseconds(rng() % 800));
+                    try {
+                        co_await (ab::async_blocking(
+                                      pool, ex, [r = rng()] { short_nap(r); }, asio::use_awaitable) ||
+                                  timer.async_wait(asio::use_awaitable));
+                    } catch (const std::exception&) {
+                        // both failed: still one completion
+                    }
+                    ledger.complete(id);
+                }
+            },
+            asio::detached);
+
+    // Cancellation storm 2: a cancellation signal emitted at a random moment, of a random type.
+    struct emitter {
+        explicit emitter(asio::io_context& io)
+            : timer(io)
+        {
+        }
+        asio::cancellation_signal signal;
+        asio::steady_timer timer;
+    };
+    std::function<void(std::uint32_t)> emit_loop = [&](std::uint32_t seed) {
+        if (stopping)
+            return;
+        std::mt19937 rng(seed);
+        auto e = std::make_shared<emitter>(io);
+        const auto id = ledger.submit();
+        ab::async_blocking(
+            pool, ex, [r = rng()] { short_nap(r); },
+            asio::bind_cancellation_slot(e->signal.slot(), [&, e, id, next = rng()](std::exception_ptr) {
+                ledger.complete(id);
+                emit_loop(next);
+            }));
+        static constexpr asio::cancellation_type types[] = {
+            asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total};
+        e->timer.expires_after(std::chrono::microseconds(rng() % 800));
+        e->timer.async_wait([e, type = types[rng() % 3]](boost::system::error_code) { e->signal.emit(type); });
+    };
+    for (int i = 0; i < loops; ++i)
+        asio::post(io, [&, i] { emit_loop(100 + i); });
+
+    // Thread churn: bursts that grow the pool, with pauses long enough for it to shrink back.
+    asio::steady_timer bursts(io);
+    std::function<void(std::uint32_t)> burst = [&](std::uint32_t seed) {
+        if (stopping)
+            return;
+        std::mt19937 rng(seed);
+        for (std::size_t i = 0, n = rng() % (2 * max_threads); i < n; ++i) {
+            const auto id = ledger.submit();
+            ab::async_blocking(
+                pool, ex, [r = rng()] { short_nap(r); }, [&, id](std::exception_ptr) { ledger.complete(id); });
+        }
+        bursts.expires_after(std::chrono::milliseconds(1 + rng() % 20));
+        bursts.async_wait([&, next = rng()](boost::system::error_code) { burst(next); });
+    };
+    asio::post(io, [&] { burst(200); });
+
+    // Thread churn, one call at a time: each finds no worker (they all retired) and starts one.
+    std::thread one_at_a_time([&] {
+        while (!stopping) {
+            const auto id = ledger.submit();
+            auto done = ab::async_blocking(
+                pool.get_executor(), [] {}, asio::use_future);
+            if (done.wait_for(60s) != std::future_status::ready)
+                return; // lost: the ledger reports it
+            ledger.complete(id);
+            std::this_thread::sleep_for(1ms);
+        }
+    });
+
+    // set_limits storm.
+    std::thread resizer([&] {
+        std::mt19937 rng(300);
+        while (!stopping) {
+            const std::size_t max = 1 + rng() % max_threads;
+            pool.set_limits(std::min<std::size_t>(rng() % 3, max), max);
+            std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 2000));
+        }
+        pool.set_limits(0, max_threads);
+    });
+
+    // Sampling, once a second: it also ends the run, and gives up on calls that never complete.
+    std::cout << "\n== " << r.scenario << '\n'
+              << std::right << std::setw(7) << "t_s" << std::setw(10) << "vm_mib" << std::setw(8) << "maps"
+              << std::setw(9) << "threads" << std::setw(13) << "pool_threads" << std::setw(10) << "retired"
+              << std::setw(11) << "submitted" << std::setw(12) << "outstanding" << std::setw(9) << "doubled\n";
+    const auto start = clock_type::now();
+    const auto drain_limit = 60s;
+    asio::steady_timer sampler(io);
+    std::function<void()> sample = [&] {
+        const double t = std::chrono::duration<double>(clock_type::now() - start).count();
+        const auto m = pool.metrics();
+        const auto c = ledger.count();
+        const double row[] = {t,
+                              vm_size_kib() / 1024.0,
+                              double(map_count()),
+                              double(live_threads()),
+                              double(m.threads),
+                              double(m.threads_retired),
+                              double(c.submitted),
+                              double(c.outstanding()),
+                              double(c.doubled)};
+        const char* names[] = {"t_s",     "vm_mib",    "maps",        "threads", "pool_threads",
+                               "retired", "submitted", "outstanding", "doubled"};
+        const int widths[] = {7, 10, 8, 9, 13, 10, 11, 12, 8};
+        for (std::size_t i = 0; i < std::size(row); ++i) {
+            f.values[names[i]].push_back(row[i]);
+            std::cout << std::setw(widths[i]) << std::fixed << std::setprecision(i == 0 ? 1 : 0) << row[i];
+        }
+        std::cout << std::endl;
+        if (t >= std::chrono::duration<double>(duration).count())
+            stopping = true;
+        if (stopping && (c.outstanding() == 0 || clock_type::now() - start > duration + drain_limit)) {
+            if (c.outstanding() != 0)
+                io.stop(); // calls that never complete: give up on them
+            return;
+        }
+        sampler.expires_after(sample_every);
+        sampler.async_wait([&](boost::system::error_code) { sample(); });
+    };
+    sample();
+    io.run();
+    one_at_a_time.join();
+    resizer.join();
+
+    // The verdict. The baseline is the first third of the run, by when the threads and malloc
+    // arenas a flat run needs exist; the end must not be far above it. The margins (256 maps,
+    // 2 GiB: 16 threads' stacks and a few 64 MiB arenas more) are far below what a leak of
+    // retired threads adds (2 maps and 8 MiB each, over a thousand retirements a second).
+    const auto c = ledger.count();
+    const auto& maps = f.values["maps"];
+    const auto& vm = f.values["vm_mib"];
+    const std::size_t third = std::max<std::size_t>(1, maps.size() / 3);
+    const double maps_base = *std::max_element(maps.begin(), maps.begin() + third);
+    const double vm_base = *std::max_element(vm.begin(), vm.begin() + third);
+    const double maps_growth = maps.back() - maps_base, vm_growth = vm.back() - vm_base;
+    const double peak_threads = *std::max_element(f.values["threads"].begin(), f.values["threads"].end());
+    f.values["lost"].push_back(double(c.outstanding()));
+    f.values["doubled_total"].push_back(double(c.doubled));
+    f.values["maps_growth"].push_back(maps_growth);
+    f.values["vm_growth_mib"].push_back(vm_growth);
+    f.values["peak_live_threads"].push_back(peak_threads);
+    if (c.outstanding() != 0)
+        failures.push_back("soak: " + std::to_string(c.outstanding()) + " calls never completed");
+    if (c.doubled != 0)
+        failures.push_back("soak: " + std::to_string(c.doubled) + " calls completed more than once");
+    if (maps_growth > 256)
+        failures.push_back("soak: memory maps grew by " + std::to_string(long(maps_growth)) + " after warm-up");
+    if (vm_growth > 2048)
+        failures.push_back("soak: virtual memory grew by " + std::to_string(long(vm_growth)) + " MiB after warm-up");
+    if (peak_threads > 64)
+        failures.push_back("soak: " + std::to_string(long(peak_threads)) + " threads at once");
+    std::cout << c.submitted << " calls, " << c.outstanding() << " lost, " << c.doubled << " doubled; maps "
+              << std::showpos << long(maps_growth) << ", VM " << long(vm_growth) << std::noshowpos
+              << " MiB after warm-up; at most " << long(peak_threads) << " threads\n";
+    r.contenders.emplace_back("async_blocking", std::move(f));
+    return r;
+}
+
 std::string machine_description()
 {
     std::ifstream cpuinfo("/proc/cpuinfo");
@@ -1047,13 +1322,16 @@ int main(int argc, char** argv)
     std::string scenario = "all", json_path;
     const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep",      "queued-memory",
                                             "loop-lag",        "idle-cost",    "metrics-overhead", "multi-submitter",
-                                            "cpu-backlog",     "mixed",        "busy-machine",     "loop-overhead"};
+                                            "cpu-backlog",     "mixed",        "busy-machine",     "loop-overhead",
+                                            "soak"};
+    int soak_seconds = 0; // not given: the mode's default
     po::options_description desc("asio_blocking_bench: async_blocking against hand-rolled alternatives\n\nOptions");
     desc.add_options()("help,h", "show this help")(
         "scenario", po::value(&scenario)->default_value(scenario),
         "tiny-throughput, tiny-latency, burst-sleep, queued-memory, loop-lag, idle-cost, metrics-overhead, "
-        "multi-submitter, cpu-backlog, mixed, busy-machine, loop-overhead, or all")(
+        "multi-submitter, cpu-backlog, mixed, busy-machine, loop-overhead, soak, or all")(
         "reps", po::value(&cfg.reps)->default_value(cfg.reps), "repetitions per contender")(
+        "soak-seconds", po::value(&soak_seconds), "how long the soak runs (default 180, 5 with --smoke)")(
         "json", po::value(&json_path), "write all figures as JSON")("smoke", "tiny sizes, one repetition (CI)");
     po::variables_map vm;
     try {
@@ -1067,6 +1345,8 @@ int main(int argc, char** argv)
             throw po::error("--scenario: unknown scenario '" + scenario + "'");
         if (cfg.reps < 1)
             throw po::error("--reps must be at least 1");
+        if (vm.count("soak-seconds") && (soak_seconds < 1 || soak_seconds > 24 * 3600))
+            throw po::error("--soak-seconds must be between 1 and 86400");
     } catch (const po::error& e) {
         std::cerr << "asio_blocking_bench: " << e.what() << '\n';
         return 2;
@@ -1114,9 +1394,14 @@ int main(int argc, char** argv)
         add(mixed(cfg));
     if (wanted("busy-machine"))
         add(busy_machine(cfg));
+    std::vector<std::string> failures; // sanity checks, not timing goals
+    if (wanted("soak"))
+        add(soak(cfg, std::chrono::seconds(soak_seconds ? soak_seconds : cfg.smoke ? 5 : 180), failures));
     if (!json_path.empty()) {
         std::ofstream out(json_path);
         out << to_json(results, machine);
     }
-    return 0;
+    for (const auto& failure : failures)
+        std::cerr << "asio_blocking_bench: FAILED " << failure << '\n';
+    return failures.empty() ? 0 : 1;
 }

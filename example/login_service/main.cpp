@@ -6,10 +6,14 @@
 //   curl -d 'user=alice&password=wonderland' http://127.0.0.1:8080/login
 //
 // --mode inline|thread-per-request runs the same blocking work on the loop itself, or on a new
-// thread per call, so the difference can be measured on one binary (bench/login_bench.sh).
-// A stall_detector (--stall-threshold) reports each handler that blocks the loop on stderr,
-// with its stack, and counts them in /metrics: in inline mode, every login.
+// thread per call (at most --max-threads at once), so the difference can be measured on one
+// binary (bench/login_bench.sh). A stall_detector (--stall-threshold) reports each handler that
+// blocks the loop on stderr, with its stack, and counts them in /metrics: in inline mode, every login.
+//
+// This file holds the sockets, the database and the pool; the HTTP layer (limits, the
+// per-connection loop, the routes) is in request_handling.hpp, which the fuzz target shares.
 #include "../common/detached_threads.hpp"
+#include "request_handling.hpp"
 
 #include <asio_blocking.hpp>
 #include <asio_blocking/prometheus.hpp>
@@ -23,8 +27,11 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include <array>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -176,7 +183,7 @@ std::string dummy_hash()
     return hash;
 }
 
-struct service {
+struct service final : login::login_backend {
     run_mode mode;
     user_store& users;
     ab::blocking_pool& pool;
@@ -184,7 +191,12 @@ struct service {
     // Argon2id needs no lane: the pool runs computing calls on about as many threads as there
     // are CPUs by itself, and only blocked ones (the lookups) on more.
     std::string unknown_user_hash = dummy_hash();
-    example::detached_threads request_threads;  // thread-per-request mode
+    // thread-per-request mode: a new thread per call, but no more at once than the pool may have
+    // (--max-threads), so that the modes compare with the same thread budget; the rest wait.
+    example::detached_threads request_threads;
+    std::size_t max_request_threads = 64;
+    std::size_t request_threads_running = 0;                   // on the loop only
+    std::deque<std::function<void()>> request_threads_waiting; // on the loop only
     const ab::stall_detector* stalls = nullptr; // null: not watching the loop
     ab::prometheus_collector prometheus;        // read at each GET /metrics, costs nothing between
 
@@ -235,12 +247,15 @@ struct service {
                     handler_type handler;
                     decltype(asio::make_work_guard(ex)) work;
                 };
-                auto state = std::make_unique<job>(job{std::move(fn), std::move(handler), asio::make_work_guard(ex)});
-                request_threads.started();
-                std::thread([this, state = std::move(state)]() mutable {
-                    run_on_this_thread(std::move(state));
-                    request_threads.finished(); // only now may the loop and the database go away
-                }).detach();
+                // Shared, as a start that waits for a free slot is held in a std::function.
+                auto state = std::make_shared<job>(job{std::move(fn), std::move(handler), asio::make_work_guard(ex)});
+                std::function<void()> start = [this, state = std::move(state)]() mutable {
+                    start_request_thread(std::move(state));
+                };
+                if (request_threads_running < max_request_threads)
+                    start();
+                else
+                    request_threads_waiting.push_back(std::move(start));
             };
             co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
                 std::move(start_thread), asio::use_awaitable);
@@ -249,10 +264,38 @@ struct service {
         throw std::logic_error("unknown mode");
     }
 
+    /// Starts the thread of one call (thread-per-request mode); on the loop.
+    template <typename Job>
+    void start_request_thread(std::shared_ptr<Job> state)
+    {
+        request_threads.started();
+        try {
+            std::thread([this, state = std::move(state)]() mutable {
+                run_on_this_thread(std::move(state), [this] { request_thread_done(); });
+                request_threads.finished(); // only now may the loop and the database go away
+            }).detach();
+        } catch (...) {
+            request_threads.finished();
+            throw;
+        }
+        ++request_threads_running;
+    }
+
+    /// On the loop, once a request thread's result is there: its slot goes to the next waiting call.
+    void request_thread_done()
+    {
+        --request_threads_running;
+        if (request_threads_waiting.empty())
+            return;
+        auto start = std::move(request_threads_waiting.front());
+        request_threads_waiting.pop_front();
+        start();
+    }
+
     /// The body of one request thread. Everything it holds of the loop (handler, work guard) is
     /// destroyed before it returns, so none of it outlives the loop.
-    template <typename Job>
-    static void run_on_this_thread(std::unique_ptr<Job> state)
+    template <typename Job, typename Done>
+    static void run_on_this_thread(std::shared_ptr<Job> state, Done done)
     {
         using R = std::invoke_result_t<decltype(state->fn)>;
         std::exception_ptr e;
@@ -263,12 +306,13 @@ struct service {
             e = std::current_exception();
         }
         auto hex = asio::get_associated_executor(state->handler, state->work.get_executor());
-        asio::post(hex, [handler = std::move(state->handler), e, result = std::move(result)]() mutable {
+        asio::post(hex, [handler = std::move(state->handler), e, result = std::move(result), done]() mutable {
             std::move(handler)(e, std::move(result));
+            done(); // may start the next waiting call's thread, which may throw
         });
     }
 
-    asio::awaitable<bool> login(const std::string& user, const std::string& password)
+    asio::awaitable<bool> check_password(std::string user, std::string password) override
     {
         // Named, not temporaries inside co_await: GCC 12 may destroy such temporaries twice
         // (GCC bugs 99576, 100611).
@@ -285,7 +329,7 @@ struct service {
     }
 
     /// The Prometheus text exposition format (0.0.4).
-    std::string metrics_text() const
+    std::string metrics_text() const override
     {
         auto families = prometheus.Collect();
         if (stalls != nullptr) { // the loop's own health beside the pool's
@@ -304,7 +348,7 @@ struct service {
         return ::prometheus::TextSerializer().Serialize(families);
     }
 
-    std::string metrics_json() const
+    std::string metrics_json() const override
     {
         std::string stall_json;
         if (stalls != nullptr)
@@ -315,161 +359,102 @@ struct service {
     }
 };
 
+/// The message of an exception held in `e`.
+std::string what(std::exception_ptr e)
+{
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "an exception not derived from std::exception";
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// HTTP
+// Connections
 
-using request = http::request<http::string_body>;
-using response = http::response<http::string_body>;
+/// Counts open connections against --max-connections.
+struct connection_count {
+    std::size_t open = 0, limit;
+};
 
-response make_response(http::status status, std::string body, unsigned version = 11, bool keep_alive = false)
+/// How long, and how much, a closing connection's remaining input is read and discarded.
+constexpr auto linger_time = 1s;
+constexpr std::size_t linger_bytes = 1 << 20;
+
+asio::awaitable<void> session(beast::tcp_stream stream, login::login_backend& backend, login::request_limits limits,
+                              connection_count& connections)
 {
-    response res{status, version};
-    res.set(http::field::server, "asio_blocking login_service");
-    res.set(http::field::content_type, "application/json");
-    res.keep_alive(keep_alive);
-    res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
-}
-
-/// Decodes application/x-www-form-urlencoded text; nullopt if malformed.
-std::optional<std::string> url_decode(std::string_view in)
-{
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        const char c = in[i];
-        if (c == '+') {
-            out += ' ';
-        } else if (c == '%') {
-            if (i + 2 >= in.size())
-                return std::nullopt; // a '%' needs two hex digits after it
-            auto hex = [](char h) -> int {
-                if (h >= '0' && h <= '9')
-                    return h - '0';
-                if (h >= 'a' && h <= 'f')
-                    return h - 'a' + 10;
-                if (h >= 'A' && h <= 'F')
-                    return h - 'A' + 10;
-                return -1;
-            };
-            const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-            if (hi < 0 || lo < 0)
-                return std::nullopt;
-            out += static_cast<char>(hi * 16 + lo);
-            i += 2;
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-/// user and password from a login form; nullopt if either is missing or malformed.
-std::optional<std::pair<std::string, std::string>> parse_login_form(std::string_view body)
-{
-    std::optional<std::string> user, password;
-    while (!body.empty()) {
-        const auto amp = body.find('&');
-        const std::string_view pair = body.substr(0, amp);
-        body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
-        const auto eq = pair.find('=');
-        if (eq == std::string_view::npos)
-            return std::nullopt;
-        auto key = url_decode(pair.substr(0, eq));
-        auto value = url_decode(pair.substr(eq + 1));
-        if (!key || !value)
-            return std::nullopt;
-        if (*key == "user")
-            user = std::move(value);
-        else if (*key == "password")
-            password = std::move(value);
-    }
-    if (!user || !password || user->empty() || user->size() > 256 || password->size() > 1024)
-        return std::nullopt;
-    return std::pair{std::move(*user), std::move(*password)};
-}
-
-asio::awaitable<response> handle(const request& req, service& svc)
-{
-    const bool keep = req.keep_alive();
-    const unsigned v = req.version();
-    const std::string_view target = req.target();
-    if (target == "/health") {
-        if (req.method() != http::verb::get)
-            co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
-        co_return make_response(http::status::ok, R"({"status":"ok"})", v, keep); // no blocking call
-    }
-    if (target == "/metrics" || target == "/metrics.json") {
-        if (req.method() != http::verb::get)
-            co_return make_response(http::status::method_not_allowed, R"({"error":"use GET"})", v, keep);
-        if (target == "/metrics.json")
-            co_return make_response(http::status::ok, svc.metrics_json(), v, keep);
-        response res = make_response(http::status::ok, svc.metrics_text(), v, keep);
-        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        co_return res;
-    }
-    if (target == "/login") {
-        if (req.method() != http::verb::post)
-            co_return make_response(http::status::method_not_allowed, R"({"error":"use POST"})", v, keep);
-        auto form = parse_login_form(req.body());
-        if (!form)
-            co_return make_response(http::status::bad_request,
-                                    R"({"error":"expected a form body user=...&password=..."})", v, keep);
-        const bool ok = co_await svc.login(form->first, form->second);
-        if (ok)
-            co_return make_response(http::status::ok, R"({"ok":true,"user":")" + form->first + "\"}", v, keep);
-        co_return make_response(http::status::unauthorized, R"({"ok":false,"error":"invalid credentials"})", v, keep);
-    }
-    co_return make_response(http::status::not_found, R"({"error":"not found"})", v, keep);
-}
-
-asio::awaitable<void> session(beast::tcp_stream stream, service& svc)
-{
-    beast::flat_buffer buffer;
-    for (;;) {
-        http::request_parser<http::string_body> parser;
-        parser.header_limit(8 * 1024);
-        parser.body_limit(4 * 1024);
-        stream.expires_after(30s); // a silent or trickling client cannot hold the session forever
-        auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-        if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-            ec == beast::error::timeout)
-            break;
-        response res;
-        bool close = false;
-        if (ec == http::error::body_limit || ec == http::error::header_limit) {
-            res = make_response(http::status::payload_too_large, R"({"error":"request too large"})");
-            close = true;
-        } else if (ec) {
-            res = make_response(http::status::bad_request, R"({"error":"malformed request"})");
-            close = true;
-        } else {
-            try {
-                res = co_await handle(parser.get(), svc);
-            } catch (const std::exception&) {
-                res = make_response(http::status::internal_server_error, R"({"error":"internal error"})");
-            }
-            close = !res.keep_alive();
-        }
-        stream.expires_after(30s);
-        auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-        if (wec || close)
-            break;
-    }
+    struct counted {
+        connection_count& c;
+        ~counted() { --c.open; }
+    } count{connections};
+    co_await login::serve_connection(stream, backend, limits);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // Closing with unread input resets the connection, and the client may then lose the reply
+    // it is owed (the 413 for a request too large). So read and discard a little first.
+    stream.expires_after(linger_time);
+    std::array<char, 4096> sink;
+    for (std::size_t drained = 0; drained < linger_bytes;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+        if (ec)
+            break;
+        drained += n;
+    }
 }
 
-asio::awaitable<void> listen(tcp::acceptor acceptor, service& svc)
+/// Accepting fails while the process is out of file descriptors (EMFILE) or memory, and stays
+/// failing at once while the connection waits in the backlog: without a pause in between, the
+/// loop would spin at 100% CPU. The pause doubles up to this, and resets on the next success.
+constexpr auto max_accept_backoff = 100ms;
+
+/// Serves an accepted connection, or answers 503 and closes it if there are too many.
+void start_session(tcp::socket socket, login::login_backend& backend, login::request_limits limits,
+                   connection_count& connections)
 {
+    if (connections.open >= connections.limit) {
+        // Say so and close, rather than leave the client in the backlog. A non-blocking
+        // write: the reply fits an empty send buffer, or it is dropped.
+        auto busy = login::make_response(http::status::service_unavailable, R"({"error":"too many connections"})");
+        boost::system::error_code ignored;
+        socket.non_blocking(true, ignored);
+        http::write(socket, busy, ignored);
+        socket.shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+    }
+    auto ex = socket.get_executor();
+    ++connections.open;
+    asio::co_spawn(ex, session(beast::tcp_stream(std::move(socket)), backend, limits, connections),
+                   [](std::exception_ptr e) {
+                       if (e) // a failure of one connection ends it only
+                           std::cerr << "login_service: a connection failed: " << what(e) << '\n';
+                   });
+}
+
+asio::awaitable<void> listen(tcp::acceptor acceptor, login::login_backend& backend, login::request_limits limits,
+                             connection_count& connections)
+{
+    asio::steady_timer backoff(acceptor.get_executor());
+    std::chrono::milliseconds pause = 1ms;
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-        if (ec) {
+        try {
+            auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec == asio::error::operation_aborted)
                 co_return;
-            continue; // e.g. too many open files: keep serving the others
+            if (!ec) {
+                start_session(std::move(socket), backend, limits, connections);
+                pause = 1ms;
+                continue;
+            }
+        } catch (const std::exception& e) { // e.g. std::bad_alloc: that connection is lost, not the listener
+            std::cerr << "login_service: accepting a connection failed: " << e.what() << '\n';
         }
-        asio::co_spawn(acceptor.get_executor(), session(beast::tcp_stream(std::move(socket)), svc), asio::detached);
+        // e.g. too many open files: keep serving the connections there are, try again later
+        backoff.expires_after(pause);
+        co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+        pause = std::min<std::chrono::milliseconds>(pause * 2, max_accept_backoff);
     }
 }
 
@@ -483,7 +468,8 @@ int main(int argc, char** argv)
 {
     std::string address = "127.0.0.1", db_path = "login_service.db", mode_name = "pool", stall_text = "50ms";
     int port = 8080;
-    std::size_t max_threads = 64;
+    std::size_t max_threads = 64, max_connections = 1000;
+    double io_timeout_s = 30;
     po::options_description desc("login_service: HTTP login with Argon2id and SQLite on one event loop\n\nOptions");
     desc.add_options()("help,h", "show this help")("address", po::value(&address)->default_value(address),
                                                    "address to listen on")(
@@ -493,8 +479,12 @@ int main(int argc, char** argv)
         "mode", po::value(&mode_name)->default_value(mode_name),
         "where blocking work runs: pool, inline (on the loop), thread-per-request")(
         "max-threads", po::value(&max_threads)->default_value(max_threads),
-        "blocking pool's thread limit")("stall-threshold", po::value(&stall_text)->default_value(stall_text),
-                                        "report handlers blocking the loop this long, e.g. 50ms (0: off)");
+        "blocking pool's thread limit")("max-connections", po::value(&max_connections)->default_value(max_connections),
+                                        "open connections at most; more are answered 503 and closed")(
+        "io-timeout", po::value(&io_timeout_s)->default_value(io_timeout_s),
+        "seconds a client has to send a request (or to read its response) before it is disconnected")(
+        "stall-threshold", po::value(&stall_text)->default_value(stall_text),
+        "report handlers blocking the loop this long, e.g. 50ms (0: off)");
     std::chrono::nanoseconds stall_threshold{};
     run_mode mode = run_mode::pool;
     po::variables_map vm;
@@ -534,6 +524,10 @@ int main(int argc, char** argv)
                 throw usage_error("--stall-threshold: '" + stall_text + "' is not a duration (use e.g. 50ms, 0: off)");
             stall_threshold = std::chrono::nanoseconds(static_cast<std::int64_t>(value * scale));
         }
+        if (max_connections == 0)
+            throw usage_error("--max-connections must be at least 1");
+        if (!(io_timeout_s >= 0.001 && io_timeout_s <= 24 * 3600)) // below 1 ms it would round to nothing
+            throw usage_error("--io-timeout must be at least 0.001 (1 ms) and at most a day (86400)");
         boost::system::error_code ec;
         asio::ip::make_address(address, ec);
         if (ec)
@@ -549,6 +543,10 @@ int main(int argc, char** argv)
         if (vm.count("init-db"))
             user_store::initialise(db_path);
         user_store users(db_path, 4);
+        login::request_limits limits;
+        limits.io_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(io_timeout_s));
+        connection_count connections{.limit = max_connections}; // outlives the sessions in io
         asio::io_context io(1);
         // The loop's default pool, where async_blocking(ex, fn, token) runs fn: no sizing but
         // the thread limit.
@@ -560,6 +558,7 @@ int main(int argc, char** argv)
             detector.emplace(io, ab::stall_options{.threshold = stall_threshold});
             svc.stalls = &*detector;
         }
+        svc.max_request_threads = max_threads;
 
         tcp::acceptor acceptor(io, {asio::ip::make_address(address), static_cast<unsigned short>(port)});
         const auto local = acceptor.local_endpoint();
@@ -570,8 +569,17 @@ int main(int argc, char** argv)
             acceptor.close();
             io.stop();
         });
-        asio::co_spawn(io, listen(std::move(acceptor), svc), asio::detached);
-        io.run();
+        asio::co_spawn(io, listen(std::move(acceptor), svc, limits, connections), asio::detached);
+        // An exception escaping a handler (a bug, or memory running out) costs the connection
+        // whose operation threw, not the process: run() resumes with every other connection.
+        for (;;) {
+            try {
+                io.run();
+                break;
+            } catch (const std::exception& e) {
+                std::cerr << "login_service: a handler threw, its connection is dropped: " << e.what() << '\n';
+            }
+        }
         pool.stop(); // queued logins are aborted; running ones finish
         pool.join();
         svc.request_threads.wait_all(); // they use the loop and the database
