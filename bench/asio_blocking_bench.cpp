@@ -32,8 +32,8 @@
 #include <iostream>
 #include <malloc.h>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <sys/resource.h>
@@ -1320,9 +1320,18 @@ int main(int argc, char** argv)
 {
     config cfg;
     std::string scenario = "all", json_path;
-    const std::vector<std::string> names = {"tiny-throughput", "tiny-latency", "burst-sleep",      "queued-memory",
-                                            "loop-lag",        "idle-cost",    "metrics-overhead", "multi-submitter",
-                                            "cpu-backlog",     "mixed",        "busy-machine",     "loop-overhead",
+    const std::vector<std::string> names = {"tiny-throughput",
+                                            "tiny-latency",
+                                            "burst-sleep",
+                                            "queued-memory",
+                                            "loop-lag",
+                                            "idle-cost",
+                                            "metrics-overhead",
+                                            "multi-submitter",
+                                            "cpu-backlog",
+                                            "mixed",
+                                            "busy-machine",
+                                            "loop-overhead",
                                             "soak"};
     int soak_seconds = 0; // not given: the mode's default
     po::options_description desc("asio_blocking_bench: async_blocking against hand-rolled alternatives\n\nOptions");

@@ -118,7 +118,7 @@ struct settings {
     std::string json_path;
     clock_type::duration stall_threshold = 50ms; // zero: no stall detector
     int inline_every = 0;                        // every Nth request blocks the loop; 0: none
-    bool prometheus = false; // print the Prometheus exposition at the end
+    bool prometheus = false;                     // print the Prometheus exposition at the end
 };
 
 std::optional<settings> parse_command_line(int argc, char** argv)

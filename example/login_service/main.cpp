@@ -197,8 +197,8 @@ struct service final : login::login_backend {
     std::size_t max_request_threads = 64;
     std::size_t request_threads_running = 0;                   // on the loop only
     std::deque<std::function<void()>> request_threads_waiting; // on the loop only
-    const ab::stall_detector* stalls = nullptr; // null: not watching the loop
-    ab::prometheus_collector prometheus;        // read at each GET /metrics, costs nothing between
+    const ab::stall_detector* stalls = nullptr;                // null: not watching the loop
+    ab::prometheus_collector prometheus;                       // read at each GET /metrics, costs nothing between
 
     service(run_mode m, user_store& u, ab::blocking_pool& p)
         : mode(m)
@@ -342,8 +342,7 @@ struct service final : login::login_backend {
             family("asio_blocking_loop_stalls_total", "Event-loop stalls seen by the stall detector.",
                    ::prometheus::MetricType::Counter, static_cast<double>(stalls->stalls()));
             family("asio_blocking_loop_longest_stall_seconds", "Longest event-loop stall that has ended.",
-                   ::prometheus::MetricType::Gauge,
-                   std::chrono::duration<double>(stalls->longest_stall()).count());
+                   ::prometheus::MetricType::Gauge, std::chrono::duration<double>(stalls->longest_stall()).count());
         }
         return ::prometheus::TextSerializer().Serialize(families);
     }

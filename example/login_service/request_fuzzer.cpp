@@ -33,7 +33,10 @@ public:
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
         co_return user == "alice" && password == "wonderland";
     }
-    std::string metrics_text() const override { return "# TYPE asio_blocking_threads gauge\nasio_blocking_threads 0\n"; }
+    std::string metrics_text() const override
+    {
+        return "# TYPE asio_blocking_threads gauge\nasio_blocking_threads 0\n";
+    }
     std::string metrics_json() const override { return R"({"pool":{},"lanes":[]})"; }
 };
 

@@ -95,8 +95,7 @@ void for_each_field(const pool_metrics& m, Visitor&& visit)
     visit(metric_field{"waiting_in_lanes", k::gauge, "Calls held back by their lane's limit."}, u{m.waiting_in_lanes});
     visit(metric_field{"outstanding_work", k::gauge, "Tracked executors and pending calls (join waits for 0)."},
           u{m.outstanding_work});
-    visit(metric_field{"effective_max_threads", k::gauge,
-                       "max_threads, lowered to what the OS lets the pool start."},
+    visit(metric_field{"effective_max_threads", k::gauge, "max_threads, lowered to what the OS lets the pool start."},
           u{m.effective_max_threads});
     visit(metric_field{"cpu_bound_running", k::gauge, "Running calls judged CPU-bound (sampled while calls wait)."},
           u{m.cpu_bound_running});
@@ -117,7 +116,9 @@ void for_each_field(const pool_metrics& m, Visitor&& visit)
           m.hook_failures);
     visit(metric_field{"peak_threads", k::gauge, "Most worker threads alive at once."}, u{m.peak_threads});
     visit(metric_field{"peak_queued", k::gauge, "Most calls queued at once."}, u{m.peak_queued});
-    visit(metric_field{"queue_wait", k::distribution, "Time from submission (or admission) to start, of one call in 16."}, m.queue_wait);
+    visit(
+        metric_field{"queue_wait", k::distribution, "Time from submission (or admission) to start, of one call in 16."},
+        m.queue_wait);
     visit(metric_field{"run_time", k::distribution, "Time from start to return."}, m.run_time);
 }
 
