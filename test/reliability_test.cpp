@@ -196,6 +196,57 @@ BOOST_AUTO_TEST_CASE(join_wakes_every_poster_blocked_on_a_full_queue)
     joiner.join();
 }
 
+// Found by hostile testing of engine v2: a poster let in by an idle worker (not by a dequeue)
+// must pass the room on, and a worker going idle is room too.
+BOOST_AUTO_TEST_CASE(every_poster_blocked_on_a_full_queue_gets_in_once_the_pool_is_idle)
+{
+    ab::blocking_pool pool({.max_threads = 1, .queue_capacity = 1});
+    test::busy_pool busy(pool, 1);
+    asio::post(pool, [] {}); // the queue is full
+    constexpr int posters = 3;
+    std::atomic<int> returned{0}, ran{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < posters; ++i)
+        threads.emplace_back([&] {
+            asio::post(pool, [&] { ++ran; }); // blocks: the queue is full
+            ++returned;
+        });
+    BOOST_REQUIRE(test::eventually([&] { return pool.metrics().submitted == 2u + posters; }));
+    busy.release(); // no join, no stop: only room freeing up
+    // Before the fix: one poster returned, the others stayed blocked with the pool idle.
+    BOOST_TEST(test::eventually([&] { return returned.load() == posters && ran.load() == posters; }, 20s));
+    pool.stop(); // frees them on the old code, so the test can end
+    for (auto& t : threads)
+        t.join();
+}
+
+// Found by hostile testing of engine v2: stop() ran bound handlers of calls still waiting, but
+// destroyed the completions of calls that had already finished, queued on the pool.
+BOOST_AUTO_TEST_CASE(stop_runs_completions_already_queued_on_the_pool)
+{
+    constexpr int calls = 20;
+    std::atomic<int> invoked{0};
+    test::gate first_handler;
+    {
+        ab::blocking_pool pool({.max_threads = 1});
+        for (int i = 0; i < calls; ++i)
+            ab::async_blocking(
+                pool, pool.get_executor(), [] { return 1; },
+                [&, i](std::exception_ptr, int) {
+                    ++invoked;
+                    if (i == 0)
+                        first_handler.wait(); // the other completions queue up behind it
+                });
+        BOOST_REQUIRE(test::eventually([&] { return first_handler.waiting() == 1; }));
+        BOOST_REQUIRE(test::eventually([&] { return pool.metrics().queued == calls - 1u; }));
+        pool.stop();
+        first_handler.open();
+        BOOST_TEST(pool.join_for(20s));
+    }
+    // Before the fix: 1 of 20 invoked, 19 destroyed.
+    BOOST_TEST(invoked.load() == calls);
+}
+
 // 4. No delivery blocks the monitor: an expired call whose handler is bound to a pool with a
 // full queue does not hold up other callers' deadlines.
 BOOST_AUTO_TEST_CASE(queue_deadlines_fire_while_a_delivery_target_pool_is_full)

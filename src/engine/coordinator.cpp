@@ -255,6 +255,10 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
             }
         }
         wake = place_admitted_locked(op, wake_mode::by_caller);
+        // Room can remain after this call (an idle worker took it, or another is idle): the
+        // next blocked poster must not wait for a dequeue that may never come.
+        if (room_waiters_ > 0 && !queue_full_locked())
+            room_cv_.notify_one();
     }
     if (deadline != steady_time::max() && op->place_ != op_place::running) {
         deadlines_.add(op, deadline);
@@ -408,6 +412,18 @@ void coordinator::stop() noexcept
         if (state_ < pool_state::stopped)
             state_ = pool_state::stopped;
         take_all_waiting_locked(aborted);
+        // Completions of handlers bound to this pool are results already made: they run while
+        // the pool has threads (see accepting_locked), so they go back in the queue.
+        if (workers_.threads() - workers_.leaving() + workers_.starting() > 0)
+            for (operation* op = aborted.front(); op;) {
+                operation* next = op->next_;
+                if (op->kind_ == op_kind::completion) {
+                    aborted.erase(op);
+                    queue_.push(op);
+                    op->place_ = op_place::queued;
+                }
+                op = next;
+            }
         counters_.totals.cancelled += aborted.size();
         try {
             workers_.for_each_running([&](operation* op) {
@@ -729,6 +745,9 @@ void coordinator::worker_loop(worker* self)
             if (leave || (state_ >= pool_state::stopped && aborting_ == 0))
                 break;
             workers_.park(self);
+            // An idle worker is room (see queue_full_locked): a blocked poster may come in.
+            if (room_waiters_ > 0)
+                room_cv_.notify_one();
             steady_time leave_by{};
             for (;;) {
                 if (self->exit_requested && state_ < pool_state::stopped) {
