@@ -508,6 +508,11 @@ scenario_result queued_memory(const config& cfg)
 /// One of several submitters sharing a pool: keeps `window` tiny calls in flight from its
 /// io_context until `total` are done. Completions may run on any of the context's threads.
 struct concurrent_submitter {
+    concurrent_submitter(asio::io_context& c, std::function<void(concurrent_submitter&)> f)
+        : io(c)
+        , submit_one(std::move(f))
+    {
+    }
     asio::io_context& io;
     std::function<void(concurrent_submitter&)> submit_one;
     long total = 0, window = 0;
