@@ -53,6 +53,8 @@ void validate(const pool_options& o)
     default:
         throw std::invalid_argument("asio_blocking::pool_options: worker_scheduling is not an os_scheduling value");
     }
+    if (o.on_overflow != overflow_policy::wait && o.on_overflow != overflow_policy::reject)
+        throw std::invalid_argument("asio_blocking::pool_options: on_overflow is not an overflow_policy value");
 }
 
 } // namespace asio_blocking

@@ -184,6 +184,13 @@ BOOST_AUTO_TEST_CASE(idle_timeout_edge_values)
     BOOST_CHECK_THROW(ab::blocking_pool({.idle_timeout = std::chrono::nanoseconds(-1)}), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(enum_options_outside_their_enums_are_refused)
+{
+    BOOST_CHECK_THROW(ab::blocking_pool({.on_overflow = static_cast<ab::overflow_policy>(77)}), std::invalid_argument);
+    BOOST_CHECK_THROW(ab::blocking_pool({.worker_scheduling = static_cast<ab::os_scheduling>(77)}),
+                      std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(queue_capacity_and_stack_size_edge_values)
 {
     for (std::size_t capacity : {std::size_t{0}, std::size_t{1}, count_max})
