@@ -462,7 +462,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # thread-per-request starts a thread per call, but no more at once than --max-threads. A
     # thread gives its slot up when its result is delivered, a moment before it has exited: so
-    # up to twice as many may be seen.
+    # up to twice as many may be seen, and on a loaded machine a service thread that starts late
+    # (the stall detector's symbolizer) adds to the count: 6 allows both; without a cap all 16 run.
     server, port = start_server(db, "--mode", "thread-per-request", "--max-threads", "2")
     try:
         idle_threads = thread_count(server.pid)
@@ -481,7 +482,7 @@ with tempfile.TemporaryDirectory() as tmp:
             t.join()
         check(results == [401] * 16, f"thread-per-request: {results}")
         print(f"thread-per-request: {peak[0] - idle_threads} request threads at most")
-        check(peak[0] - idle_threads <= 4, f"thread-per-request: {peak[0] - idle_threads} threads at once, cap 2")
+        check(peak[0] - idle_threads <= 6, f"thread-per-request: {peak[0] - idle_threads} threads at once, cap 2")
     finally:
         stop_server(server, "thread-per-request --max-threads 2")
 
