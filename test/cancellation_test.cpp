@@ -533,8 +533,11 @@ BOOST_AUTO_TEST_CASE(destroying_a_pool_destroys_every_queued_fn_and_handler_exac
             ab::async_blocking(
                 pool, io.get_executor(), [fn_witness] { return 1; },
                 [handler_witness, &aborted](std::exception_ptr e, int) { aborted += is_aborted(e); });
+        // stop() before the gate opens: opened first, the worker could take a queued call
+        // before the destructor's stop() (seen under TSan), and that call would run.
+        pool.stop();
         opener = std::thread([&] { gate.open(); });
-    } // stop + join
+    } // join
     opener.join();
     BOOST_TEST(fn_witness.use_count() == 1);
     io.run();
