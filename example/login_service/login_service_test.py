@@ -325,13 +325,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(status == 200 and 'asio_blocking_lane_completed_total{lane="db",pool="login"}' in text,
               f"Prometheus exposition: {status} {text[:200]}")
     finally:
-        server.terminate()
-        try:
-            code = server.wait(timeout=60)
-            check(code == 0, f"server exit code {code}: {server.stderr.read()}")
-        except subprocess.TimeoutExpired:
-            server.kill()
-            check(False, "server did not stop on SIGTERM")
+        stop_server(server, "server")
 
     # Slowloris: a client trickling its header, or silent, is disconnected after --io-timeout,
     # and others are served meanwhile.
