@@ -1,9 +1,10 @@
-// The engine's pure components, tested without threads: priority queue, lane gate, deadline
-// set and growth policy (with synthetic snapshots).
+// The engine's pure components, tested without threads: priority queue, submission inbox, lane
+// gate, deadline set and growth policy (with synthetic snapshots).
 #include "engine/deadline_set.hpp"
 #include "engine/growth_policy.hpp"
 #include "engine/lane_gate.hpp"
 #include "engine/priority_queue.hpp"
+#include "engine/submission_inbox.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -93,6 +94,47 @@ BOOST_AUTO_TEST_CASE(priority_queue_removes_from_anywhere_and_takes_all)
     BOOST_TEST(q.empty());
     BOOST_TEST(all.size() == 2u);
     BOOST_TEST(all.front() == &b); // highest level first
+}
+
+// ---------------------------------------------------------------------------------------------
+// submission_inbox
+
+BOOST_AUTO_TEST_CASE(submission_inbox_hands_over_every_call_oldest_first_in_batches)
+{
+    std::array<test_op, 5> ops;
+    d::submission_inbox inbox;
+    BOOST_TEST(inbox.empty());
+    for (std::size_t i = 0; i < 3; ++i)
+        BOOST_TEST(inbox.push(&ops[i]));
+    BOOST_TEST(!inbox.empty());
+    d::op_list out;
+    BOOST_TEST(inbox.take_all(out) == 3u);
+    BOOST_TEST(inbox.empty());
+    BOOST_TEST(inbox.take_all(out) == 0u);
+    for (std::size_t i = 3; i < 5; ++i)
+        BOOST_TEST(inbox.push(&ops[i]));
+    BOOST_TEST(inbox.take_all(out) == 2u);
+    BOOST_TEST(out.size() == 5u);
+    for (test_op& op : ops)
+        BOOST_TEST(out.pop_front() == &op);
+}
+
+BOOST_AUTO_TEST_CASE(submission_inbox_once_closed_hands_over_what_it_held_and_refuses_the_rest)
+{
+    test_op a, b, c;
+    d::submission_inbox inbox;
+    BOOST_TEST(inbox.push(&a));
+    BOOST_TEST(inbox.push(&b));
+    d::op_list out;
+    BOOST_TEST(inbox.close(out) == 2u);
+    BOOST_TEST(out.pop_front() == &a);
+    BOOST_TEST(out.pop_front() == &b);
+    BOOST_TEST(!inbox.push(&c));
+    BOOST_TEST(inbox.empty());
+    BOOST_TEST(inbox.take_all(out) == 0u); // taking does not reopen it
+    BOOST_TEST(inbox.close(out) == 0u);
+    BOOST_TEST(!inbox.push(&c));
+    BOOST_TEST(out.empty());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -298,6 +298,32 @@ BOOST_AUTO_TEST_CASE(join_from_a_pool_thread_throws_instead_of_deadlocking)
                       std::logic_error);
 }
 
+BOOST_AUTO_TEST_CASE(tiny_calls_submitted_behind_a_stalled_call_still_get_a_thread)
+{
+    // Tiny calls skip the pool's lock (the submission inbox) while a look at growth is due; a
+    // call that then blocks must still be noticed and the calls behind it run elsewhere.
+    asio::io_context io;
+    ab::blocking_pool pool({.min_threads = 1, .max_threads = 2});
+    int done = 0;
+    std::function<void()> tiny = [&] {
+        ab::async_blocking(
+            pool, io.get_executor(), [] {}, [&](std::exception_ptr) { ++done; });
+    };
+    for (int i = 0; i < 2000; ++i)
+        tiny();
+    BOOST_REQUIRE(test::run_until(io, [&] { return done == 2000; }));
+
+    test::gate stalled;
+    auto blocked = submit(pool, [&] { BOOST_CHECK(stalled.wait()); });
+    BOOST_REQUIRE(test::eventually([&] { return stalled.waiting() == 1; }));
+    for (int i = 0; i < 2000; ++i)
+        tiny();
+    BOOST_TEST(test::run_until(io, [&] { return done == 4000; }), "behind the stalled call: " << 4000 - done);
+    BOOST_TEST(pool.metrics().threads == 2u);
+    stalled.open();
+    blocked.get();
+}
+
 BOOST_AUTO_TEST_CASE(tiny_calls_do_not_start_many_threads)
 {
     // An adaptive pool must not start hundreds of threads for work that takes nanoseconds.

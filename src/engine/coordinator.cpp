@@ -119,6 +119,13 @@ coordinator::coordinator(pool_options options)
     , cpu_limit_(static_cast<double>(options_.cpu_limit != 0 ? options_.cpu_limit : cpu_budget()))
     , tick_([this](std::unique_lock<std::mutex>& lk, steady_time now) { return monitor_tick(lk, now); })
 {
+    // Submitters and workers hold the lock briefly: spinning a little before sleeping in the
+    // kernel saves two futex calls each time they meet.
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(mutex_.native_handle(), &attr);
+    pthread_mutexattr_destroy(&attr);
 }
 
 coordinator* coordinator::create(pool_options options)
@@ -214,11 +221,28 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
     const bool sampled = ++submissions_on_this_thread % engine_counters::queue_wait_sampling == 0;
     const bool timed =
         settings.queue_timeout > clock::duration::zero() && settings.queue_timeout != clock::duration::max();
+    op->lane_ = settings.lane;
+    if (!sampled && !timed && !op->lane_ && op->priority_ == priority::normal && op->kind_ != op_kind::completion &&
+        fast_submit_.load(std::memory_order_seq_cst)) {
+        // The plain call while calls are known to be tiny: into the inbox, no lock. Once pushed,
+        // the call may run, complete and have its pool destroyed: hold the engine meanwhile.
+        add_ref();
+        op->place_ = op_place::inbox;
+        if (inbox_.push(op)) {
+            // The workers check the inbox after parking, and whoever closes the fast path after
+            // closing it: one side or the other sees the call (see submission_inbox).
+            if (workers_.idle_hint() > 0 || !fast_submit_.load(std::memory_order_seq_cst))
+                kick_inbox();
+            release();
+            return admission::accepted;
+        }
+        release(); // closed: stop() or join() began; the locked path below decides
+    }
     const steady_time now = sampled || timed ? clock::now() : steady_time{};
     const steady_time deadline = timed ? saturating_after(now, settings.queue_timeout) : steady_time::max();
-    op->lane_ = settings.lane;
 
     std::unique_lock lk(mutex_);
+    collect_inbox_locked(); // earlier calls go first
     ++counters_.totals.submitted;
     if (!accepting_locked(op)) {
         ++counters_.totals.rejected;
@@ -269,6 +293,7 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
         sampled_since_ = now;
     }
     const std::size_t grow = backlog_waits_locked() ? plan_growth_locked(growth_asker::submitter, now) : 0;
+    refresh_fast_submit_locked();
     if (wake)
         add_ref(); // the notify below must not outlive the engine (a call may delete its pool)
     lk.unlock();
@@ -306,6 +331,71 @@ worker* coordinator::place_admitted_locked(operation* op, wake_mode wake)
     if (wake == wake_mode::now && backlog_waits_locked())
         schedule_monitor_locked(clock::now());
     return nullptr;
+}
+
+void coordinator::kick_inbox()
+{
+    std::unique_lock lk(mutex_);
+    collect_inbox_locked();
+    const std::size_t grow = backlog_waits_locked() ? plan_growth_locked(growth_asker::submitter) : 0;
+    refresh_fast_submit_locked();
+    lk.unlock();
+    if (grow)
+        start_threads(grow);
+}
+
+void coordinator::collect_inbox_locked() noexcept
+{
+    op_list ops;
+    enqueue_collected_locked(ops, inbox_.take_all(ops));
+}
+
+void coordinator::enqueue_collected_locked(op_list& ops, std::size_t count) noexcept
+{
+    if (count == 0)
+        return;
+    counters_.totals.submitted += count;
+    while (operation* op = ops.pop_front()) {
+        op->place_ = op_place::queued;
+        queue_.push(op);
+    }
+    counters_.queued(queue_.size());
+    // A parked worker exists only while the queue is empty.
+    while (!queue_.empty()) {
+        worker* w = workers_.unpark_latest();
+        if (!w)
+            break;
+        operation* op = queue_.pop();
+        w->handoff = op;
+        op->place_ = op_place::running;
+        ++handed_off_;
+        w->cv.notify_one(); // under the lock: no one can delete the engine meanwhile
+    }
+}
+
+void coordinator::close_inbox_locked() noexcept
+{
+    // Calls pushed before this were accepted while the pool ran; later ones take the locked path.
+    fast_submit_.store(false, std::memory_order_seq_cst);
+    op_list ops;
+    enqueue_collected_locked(ops, inbox_.close(ops));
+}
+
+void coordinator::refresh_fast_submit_locked() noexcept
+{
+    // Open while calls are known to be tiny and either a look at growth is scheduled (a locked
+    // submission would not plan growth either, see plan_growth_locked; the monitor's look
+    // collects the inbox before deciding) or the pool cannot grow at all.
+    const std::size_t staying = workers_.threads() - workers_.leaving();
+    const bool open = state_ == pool_state::running && options_.queue_capacity == 0 &&
+                      counters_.totals.completed + counters_.totals.failed > 0 &&
+                      slow_share_ < growth_policy::slow_majority && staying >= std::max<std::size_t>(min_threads_, 1) &&
+                      (growth_recheck_at_ != steady_time::max() || staying + workers_.starting() >= max_threads_);
+    if (open == fast_submit_.load(std::memory_order_relaxed))
+        return;
+    fast_submit_.store(open, std::memory_order_seq_cst);
+    if (!open)
+        collect_inbox_locked(); // calls pushed by submitters that saw it open
 }
 
 // Takes a waiting (not yet started) call out of wherever it waits.
@@ -355,7 +445,9 @@ void coordinator::room_freed_locked()
 
 void coordinator::take_all_waiting_locked(op_list& out) noexcept
 {
+    fast_submit_.store(false, std::memory_order_seq_cst);
     queue_.take_all(out);
+    counters_.totals.submitted += inbox_.close(out);
     out.splice_back(admission_);
     lanes_.take_all_held(out);
     for (operation* op = out.front(); op; op = op->next_)
@@ -366,8 +458,9 @@ void coordinator::take_all_waiting_locked(op_list& out) noexcept
 
 bool coordinator::drained_locked() const noexcept
 {
-    return queue_.empty() && admission_.empty() && workers_.busy() == 0 && handed_off_ == 0 && delivering_ == 0 &&
-           aborting_ == 0 && outstanding_work_.load(std::memory_order_relaxed) == 0 && lanes_.held() == 0;
+    return queue_.empty() && inbox_.empty() && admission_.empty() && workers_.busy() == 0 && handed_off_ == 0 &&
+           delivering_ == 0 && aborting_ == 0 && outstanding_work_.load(std::memory_order_relaxed) == 0 &&
+           lanes_.held() == 0;
 }
 
 void coordinator::notify_if_drained_locked() noexcept
@@ -382,6 +475,7 @@ void coordinator::notify_if_drained_locked() noexcept
 coordinator::cancel_outcome coordinator::cancel(operation* op, if_running running, std::stop_source& stop)
 {
     std::lock_guard lk(mutex_);
+    collect_inbox_locked();
     switch (op->place_) {
     case op_place::lane:
     case op_place::admission:
@@ -460,6 +554,7 @@ void coordinator::join()
     std::unique_lock lk(mutex_);
     if (state_ == pool_state::running) {
         state_ = pool_state::draining;
+        close_inbox_locked();
         room_cv_.notify_all(); // blocked posters re-check whether they are still accepted
     }
     ++drain_waiters_;
@@ -477,6 +572,7 @@ bool coordinator::join_for(clock::duration timeout)
     std::unique_lock lk(mutex_);
     if (state_ == pool_state::running) {
         state_ = pool_state::draining;
+        close_inbox_locked();
         room_cv_.notify_all();
     }
     ++drain_waiters_;
@@ -730,6 +826,9 @@ void coordinator::worker_loop(worker* self)
         }
         operation* op = nullptr;
         const bool leave = must_leave_now_locked(self);
+        refresh_fast_submit_locked();
+        if (queue_.empty())
+            collect_inbox_locked();
         if (!leave)
             op = take_next_locked();
         if (!op && finished) {
@@ -750,6 +849,9 @@ void coordinator::worker_loop(worker* self)
                 room_cv_.notify_one();
             steady_time leave_by{};
             for (;;) {
+                // Parked (published by park()), then the inbox is checked: a submitter pushing
+                // meanwhile sees this worker parked and kicks (see submission_inbox).
+                collect_inbox_locked();
                 if (self->exit_requested && state_ < pool_state::stopped) {
                     // Told to leave (it no longer counts): linger briefly, so that limits raised
                     // again at once keep this thread instead of starting a new one.
@@ -780,6 +882,7 @@ void coordinator::worker_loop(worker* self)
             if (!self->handoff) {
                 if (self->parked)
                     workers_.unpark(self);
+                collect_inbox_locked();
                 if (!queue_.empty() && !self->exit_requested && state_ < pool_state::joined)
                     continue; // work to run (completions after stop()), not leaving
                 break;        // timed out, asked to leave, or stopped: retire
@@ -809,6 +912,7 @@ void coordinator::worker_loop(worker* self)
     }
     // Retire: from here on this thread no longer counts, but join() waits for its exit hook.
     workers_.retire(self);
+    refresh_fast_submit_locked(); // may close it: then nothing waits in the inbox for a thread
     threads_observed_.store(workers_.threads(), std::memory_order_relaxed);
     ++counters_.totals.threads_retired;
     ++departing_;
@@ -907,6 +1011,7 @@ void coordinator::schedule_monitor_locked(steady_time at)
 
 coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>& lk, steady_time now)
 {
+    collect_inbox_locked(); // a look at the backlog counts the calls not yet collected
     op_list expired;
     while (operation* op = deadlines_.pop_expired(now)) {
         leave_waiting_locked(op);
@@ -930,6 +1035,7 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
     }
     if (now >= growth_recheck_at_)
         growth_recheck_at_ = steady_time::max();
+    refresh_fast_submit_locked(); // closed while no look is scheduled
     if (backlog_waits_locked() && growth_recheck_at_ == steady_time::max()) {
         sample_cpu_locked(lk, now);
         if (!backlog_waits_locked())
@@ -972,6 +1078,7 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
     // and submissions can decide on them rather than wait for a sample (tiny calls need none).
     if (backlog_waits_locked() && slow_share_ >= growth_policy::slow_majority)
         growth_recheck_at_ = std::min(growth_recheck_at_, saturating_after(now, growth_policy::cpu_sample_period));
+    refresh_fast_submit_locked();
     return std::min(deadlines_.earliest(), growth_recheck_at_);
 }
 
@@ -1071,6 +1178,7 @@ void coordinator::set_limits(std::size_t min_threads, std::size_t max_threads)
         workers_.ask_parked_to_leave(max_threads_);
         // The others re-check whether they may retire (a lower min_threads).
         workers_.wake_all_parked();
+        refresh_fast_submit_locked();
         if (state_ < pool_state::stopped) {
             const std::size_t counted = workers_.threads() - workers_.leaving() + workers_.starting();
             if (counted < min_threads_)
@@ -1118,6 +1226,8 @@ pool_metrics coordinator::metrics(latency_histogram& wait, latency_histogram& ru
     pool_metrics m;
     {
         std::lock_guard lk(mutex_);
+        // Calls in the inbox count as submitted and queued: collecting changes no outcome.
+        const_cast<coordinator*>(this)->collect_inbox_locked();
         static_cast<pool_counters&>(m) = counters_.totals;
         m.threads = workers_.threads();
         m.idle_threads = workers_.idle();

@@ -9,6 +9,7 @@
 #include "lane_gate.hpp"
 #include "monitor.hpp"
 #include "priority_queue.hpp"
+#include "submission_inbox.hpp"
 #include "worker_set.hpp"
 
 #include "../thread_limit.hpp"
@@ -100,6 +101,16 @@ private:
     /// `wake_mode::by_caller` the worker handed the call is returned for the caller to notify.
     worker* place_admitted_locked(operation* op, wake_mode wake);
     void leave_waiting_locked(operation* op) noexcept;
+    // The inbox (plain calls submitted without the lock while calls are known to be tiny).
+    /// A submitter that pushed while a worker was parked, or as the fast path closed: collects.
+    void kick_inbox();
+    void collect_inbox_locked() noexcept;
+    /// Collects the inbox and refuses further pushes (join, stop).
+    void close_inbox_locked() noexcept;
+    /// Queues collected calls, handing them to parked workers first.
+    void enqueue_collected_locked(op_list& ops, std::size_t count) noexcept;
+    /// Opens or closes the lock-free submission path as its conditions change.
+    void refresh_fast_submit_locked() noexcept;
     void release_lane_slot_locked(lane_state* lane);
     void room_freed_locked();
     void take_all_waiting_locked(op_list& out) noexcept;
@@ -150,7 +161,9 @@ private:
     double cpu_limit_;      // options_.cpu_limit, or the CPUs this process may use
 
     priority_queue queue_;
-    op_list admission_; // async calls waiting for room in a full queue, FIFO
+    submission_inbox inbox_;
+    std::atomic<bool> fast_submit_{false}; // see refresh_fast_submit_locked
+    op_list admission_;                    // async calls waiting for room in a full queue, FIFO
     std::size_t room_waiters_ = 0;
     std::condition_variable room_cv_;
     lane_gate lanes_;

@@ -134,6 +134,7 @@ void worker_set::unpark(worker* w) noexcept
 {
     idle_.erase(std::find(idle_.begin(), idle_.end(), w));
     w->parked = false;
+    publish_idle();
 }
 
 void worker_set::ask_parked_to_leave(std::size_t keep) noexcept
@@ -148,6 +149,7 @@ void worker_set::ask_parked_to_leave(std::size_t keep) noexcept
         ++leaving_;
         w->cv.notify_one();
     }
+    publish_idle();
 }
 
 void worker_set::recall_leaving(std::size_t keep) noexcept

@@ -64,12 +64,16 @@ public:
     std::size_t starting() const noexcept { return starting_; }
     std::size_t busy() const noexcept { return busy_; }
     std::size_t idle() const noexcept { return idle_.size(); }
+    /// idle(), readable without the engine's lock (sequentially consistent: see
+    /// submission_inbox).
+    std::size_t idle_hint() const noexcept { return idle_hint_.load(std::memory_order_seq_cst); }
 
     /// `w` waits for work: the most recently parked worker is woken first.
     void park(worker* w) noexcept
     {
         idle_.push_back(w); // room reserved by reserve()
         w->parked = true;
+        publish_idle();
     }
     /// The most recently parked worker, no longer parked; nullptr if none.
     worker* unpark_latest() noexcept
@@ -79,6 +83,7 @@ public:
         worker* w = idle_.back();
         idle_.pop_back();
         w->parked = false;
+        publish_idle();
         return w;
     }
     /// `w` stops waiting without being handed work (timed out, told to leave, stopped).
@@ -116,6 +121,8 @@ public:
     std::size_t leaving() const noexcept { return leaving_; }
 
 private:
+    void publish_idle() noexcept { idle_hint_.store(idle_.size(), std::memory_order_seq_cst); }
+
     std::list<worker> records_;     // every record ever made; never shrinks
     std::vector<worker*> spare_;    // records of threads gone, for reuse
     std::vector<worker*> reserved_; // records set aside for threads about to be spawned
@@ -127,6 +134,7 @@ private:
     std::size_t starting_ = 0;
     std::size_t busy_ = 0;
     std::size_t leaving_ = 0;
+    std::atomic<std::size_t> idle_hint_{0};
 };
 
 } // namespace asio_blocking::detail

@@ -15,6 +15,7 @@ class lane_state;
 /// Where an operation is, as far as the engine knows. Guarded by the engine's mutex.
 enum class op_place : unsigned char {
     none,      // not yet submitted, or finished
+    inbox,     // submitted without the lock, not yet collected into the queue
     lane,      // held back by its lane's concurrency limit
     admission, // waiting for room in a full queue
     queued,    // waiting for a worker
