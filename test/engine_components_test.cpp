@@ -1,5 +1,6 @@
-// The engine's pure components, tested without threads: priority queue, submission inbox, lane
-// gate, deadline set and growth policy (with synthetic snapshots).
+// The engine's pure components, tested without threads: priority queue, submission inbox, call
+// timer (with a fake clock), lane gate, deadline set and growth policy (with synthetic snapshots).
+#include "engine/call_timer.hpp"
 #include "engine/deadline_set.hpp"
 #include "engine/growth_policy.hpp"
 #include "engine/lane_gate.hpp"
@@ -135,6 +136,74 @@ BOOST_AUTO_TEST_CASE(submission_inbox_once_closed_hands_over_what_it_held_and_re
     BOOST_TEST(inbox.close(out) == 0u);
     BOOST_TEST(!inbox.push(&c));
     BOOST_TEST(out.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// call_timer
+
+namespace {
+
+/// A clock the test moves by hand, counting its readings.
+struct fake_clock {
+    d::call_timer::clock::time_point now{};
+    int readings = 0;
+    d::call_timer::clock::time_point operator()()
+    {
+        ++readings;
+        return now;
+    }
+};
+
+/// Runs `n` calls of `each` on `timer`; returns how many were timed.
+int run(d::call_timer& timer, fake_clock& clock, int n, std::chrono::microseconds each)
+{
+    int timed = 0;
+    for (int i = 0; i < n; ++i) {
+        clock.now += each;
+        if (timer.call_ended(std::ref(clock)))
+            ++timed;
+    }
+    return timed;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(call_timer_times_every_call_until_calls_prove_tiny_then_one_in_sampling)
+{
+    fake_clock clock;
+    d::call_timer timer(clock.now, 50us);
+    BOOST_TEST(run(timer, clock, d::call_timer::tiny_calls_to_sample, 1us) == int(d::call_timer::tiny_calls_to_sample));
+    clock.readings = 0;
+    const int n = 100 * d::call_timer::sampling;
+    BOOST_TEST(run(timer, clock, n, 1us) == 100);
+    BOOST_TEST(clock.readings == 200); // one reading starts each timed call, one ends it
+    BOOST_TEST((timer.last_reading() <= clock.now));
+    BOOST_TEST((clock.now - timer.last_reading() < d::call_timer::sampling * 1us));
+}
+
+BOOST_AUTO_TEST_CASE(call_timer_times_a_timed_call_exactly)
+{
+    fake_clock clock;
+    d::call_timer timer(clock.now, 50us);
+    clock.now += 7us;
+    const auto ran = timer.call_ended(std::ref(clock));
+    BOOST_TEST_REQUIRE(ran.has_value());
+    BOOST_TEST((*ran == 7us));
+}
+
+BOOST_AUTO_TEST_CASE(call_timer_times_every_call_again_once_a_window_ran_long)
+{
+    fake_clock clock;
+    d::call_timer timer(clock.now, 50us);
+    run(timer, clock, d::call_timer::tiny_calls_to_sample + 1, 1us); // sampling now
+    // One untimed call blocks: the window that holds it ends within `sampling` calls.
+    clock.now += 10ms;
+    BOOST_TEST(run(timer, clock, d::call_timer::sampling, 1us) >= 1);
+    BOOST_TEST(run(timer, clock, 10, 1us) == 10); // every call timed again
+    // A slow timed call keeps it so.
+    BOOST_TEST(run(timer, clock, 1, 100us) == 1);
+    BOOST_TEST(run(timer, clock, d::call_timer::tiny_calls_to_sample - 1, 1us) ==
+               int(d::call_timer::tiny_calls_to_sample - 1));
 }
 
 // ---------------------------------------------------------------------------------------------

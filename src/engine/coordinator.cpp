@@ -2,6 +2,8 @@
 // paths; the only caller of the components (queue, lane gate, deadlines, growth, workers, monitor).
 #include "coordinator.hpp"
 
+#include "call_timer.hpp"
+
 #include "../cpu_budget.hpp"
 #include "../thread_scheduling.hpp"
 
@@ -762,16 +764,16 @@ void coordinator::begin_call_locked(worker* self, operation* op, steady_time now
         lanes_.started(op);
 }
 
-void coordinator::finish_call_locked(worker* self, operation* op, operation::outcome outcome, steady_time end) noexcept
+void coordinator::finish_call_locked(worker* self, operation* op, operation::outcome outcome,
+                                     std::optional<clock::duration> ran) noexcept
 {
-    const clock::duration ran = end - self->since;
     workers_.end_call(self);
     ++delivering_;
     const bool abandoned = op->place_ == op_place::abandoned; // already counted when cancelled
     op->place_ = op_place::none;
-    if (outcome != operation::outcome::skipped) {
+    if (ran && outcome != operation::outcome::skipped) {
         slow_share_ =
-            growth_policy::next_slow_share(slow_share_, counters_.totals.completed + counters_.totals.failed, ran);
+            growth_policy::next_slow_share(slow_share_, counters_.totals.completed + counters_.totals.failed, *ran);
     }
     counters_.finished(outcome, !abandoned, ran);
     if (lane_state* lane = op->lane_) {
@@ -815,9 +817,9 @@ void coordinator::worker_loop(worker* self)
     std::unique_lock lk(mutex_);
     operation* finished = nullptr; // ran; its result is handed back outside the lock
     bool delivered = false;        // a result was handed back since the lock was last held
-    // The time the previous call ended doubles as the start of the next: one clock reading per
-    // call.
-    steady_time now = clock::now();
+    // The reading that ends a call starts the next; tiny calls are timed one in 16.
+    call_timer timer(clock::now(), growth_policy::slow_call);
+    steady_time now = timer.last_reading();
     for (;;) {
         if (delivered) {
             delivered = false;
@@ -837,7 +839,8 @@ void coordinator::worker_loop(worker* self)
             std::exchange(finished, nullptr)->complete();
             lk.lock();
             delivered = true;
-            now = clock::now();
+            timer.restart(clock::now());
+            now = timer.last_reading();
             continue;
         }
         if (!op) {
@@ -889,7 +892,8 @@ void coordinator::worker_loop(worker* self)
             }
             op = std::exchange(self->handoff, nullptr);
             --handed_off_;
-            now = clock::now();
+            timer.restart(clock::now());
+            now = timer.last_reading();
         }
         begin_call_locked(self, op, now);
         // A worker may start two (a tree, not a chain); a submission starts one.
@@ -904,10 +908,10 @@ void coordinator::worker_loop(worker* self)
         self->in_call.store(true, std::memory_order_relaxed); // for the CPU sample only
         const operation::outcome outcome = op->run();
         self->in_call.store(false, std::memory_order_relaxed);
-        const steady_time end = clock::now();
+        const std::optional<clock::duration> ran = timer.call_ended([] { return clock::now(); });
+        now = timer.last_reading();
         lk.lock();
-        finish_call_locked(self, op, outcome, end);
-        now = end;
+        finish_call_locked(self, op, outcome, ran);
         finished = op;
     }
     // Retire: from here on this thread no longer counts, but join() waits for its exit hook.

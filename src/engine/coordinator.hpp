@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace asio_blocking::detail {
@@ -122,7 +123,9 @@ private:
     void worker_loop(worker* self);
     operation* take_next_locked() noexcept;
     void begin_call_locked(worker* self, operation* op, steady_time now) noexcept;
-    void finish_call_locked(worker* self, operation* op, operation::outcome outcome, steady_time end) noexcept;
+    /// `ran`: the call's run time, if it was timed (see call_timer).
+    void finish_call_locked(worker* self, operation* op, operation::outcome outcome,
+                            std::optional<clock::duration> ran) noexcept;
     bool must_leave_now_locked(const worker* self) const noexcept;
     void run_hook(const std::function<void()>& hook, const char* which) noexcept;
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 namespace asio_blocking::detail {
 
@@ -16,7 +17,7 @@ namespace asio_blocking::detail {
 struct engine_counters {
     pool_counters totals;
     latency_histogram queue_wait; // sampled: one call in queue_wait_sampling
-    latency_histogram run_time;
+    latency_histogram run_time;   // every call while calls are slow, 1 in 16 tiny ones (call_timer)
 
     /// One call in this many (per submitting thread) has its queue wait measured.
     static constexpr unsigned queue_wait_sampling = 16;
@@ -28,11 +29,12 @@ struct engine_counters {
     }
 
     /// A call left the pool having run (or been skipped); `counted`: not already counted as
-    /// cancelled when it was abandoned.
-    void finished(operation::outcome outcome, bool counted, std::chrono::steady_clock::duration ran) noexcept
+    /// cancelled when it was abandoned; `ran`: its run time, if it was timed.
+    void finished(operation::outcome outcome, bool counted,
+                  std::optional<std::chrono::steady_clock::duration> ran) noexcept
     {
-        if (outcome != operation::outcome::skipped)
-            run_time.record(to_ns(ran));
+        if (ran && outcome != operation::outcome::skipped)
+            run_time.record(to_ns(*ran));
         if (!counted)
             return;
         switch (outcome) {
