@@ -338,10 +338,18 @@ worker* coordinator::place_admitted_locked(operation* op, wake_mode wake)
 void coordinator::kick_inbox()
 {
     std::unique_lock lk(mutex_);
-    collect_inbox_locked();
+    op_list ops;
+    worker* wake = nullptr;
+    enqueue_collected_locked(ops, inbox_.take_all(ops), &wake);
     const std::size_t grow = backlog_waits_locked() ? plan_growth_locked(growth_asker::submitter) : 0;
     refresh_fast_submit_locked();
+    if (wake)
+        add_ref(); // as in submit(): the notify must not outlive the engine
     lk.unlock();
+    if (wake) {
+        wake->cv.notify_one(); // outside the lock, so the worker does not wake into a held lock
+        release();
+    }
     if (grow)
         start_threads(grow);
 }
@@ -352,7 +360,7 @@ void coordinator::collect_inbox_locked() noexcept
     enqueue_collected_locked(ops, inbox_.take_all(ops));
 }
 
-void coordinator::enqueue_collected_locked(op_list& ops, std::size_t count) noexcept
+void coordinator::enqueue_collected_locked(op_list& ops, std::size_t count, worker** wake_by_caller) noexcept
 {
     if (count == 0)
         return;
@@ -371,7 +379,10 @@ void coordinator::enqueue_collected_locked(op_list& ops, std::size_t count) noex
         w->handoff = op;
         op->place_ = op_place::running;
         ++handed_off_;
-        w->cv.notify_one(); // under the lock: no one can delete the engine meanwhile
+        if (wake_by_caller && !*wake_by_caller)
+            *wake_by_caller = w;
+        else
+            w->cv.notify_one(); // under the lock: no one can delete the engine meanwhile
     }
 }
 

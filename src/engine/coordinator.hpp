@@ -108,8 +108,9 @@ private:
     void collect_inbox_locked() noexcept;
     /// Collects the inbox and refuses further pushes (join, stop).
     void close_inbox_locked() noexcept;
-    /// Queues collected calls, handing them to parked workers first.
-    void enqueue_collected_locked(op_list& ops, std::size_t count) noexcept;
+    /// Queues collected calls, handing them to parked workers first. With `wake_by_caller`, the
+    /// first worker handed a call is returned there for the caller to notify after unlocking.
+    void enqueue_collected_locked(op_list& ops, std::size_t count, worker** wake_by_caller = nullptr) noexcept;
     /// Opens or closes the lock-free submission path as its conditions change.
     void refresh_fast_submit_locked() noexcept;
     void release_lane_slot_locked(lane_state* lane);
