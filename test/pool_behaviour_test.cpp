@@ -314,7 +314,7 @@ BOOST_AUTO_TEST_CASE(tiny_calls_submitted_behind_a_stalled_call_still_get_a_thre
     BOOST_REQUIRE(test::run_until(io, [&] { return done == 2000; }));
 
     test::gate stalled;
-    auto blocked = submit(pool, [&] { BOOST_CHECK(stalled.wait()); });
+    auto blocked = submit(pool, [&] { stalled.wait(); });
     BOOST_REQUIRE(test::eventually([&] { return stalled.waiting() == 1; }));
     for (int i = 0; i < 2000; ++i)
         tiny();
