@@ -827,7 +827,9 @@ void coordinator::worker_loop(worker* self)
         operation* op = nullptr;
         const bool leave = must_leave_now_locked(self);
         refresh_fast_submit_locked();
-        if (queue_.empty())
+        // Inbox calls are normal and newer than every queued normal call: they may wait while
+        // only normal calls are queued, not behind a low call, nor unaged behind high ones.
+        if (queue_.empty() || queue_.size(priority::normal) != queue_.size())
             collect_inbox_locked();
         if (!leave)
             op = take_next_locked();
