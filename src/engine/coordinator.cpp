@@ -1057,8 +1057,10 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
             // Deciding now answers any look asked for meanwhile (submissions ask for one at
             // once while a cold backlog's oldest call is long).
             growth_recheck_at_ = steady_time::max();
-            if (!backlog_waits_locked())
+            if (!backlog_waits_locked()) {
+                refresh_fast_submit_locked(); // a look asked for meanwhile may have opened it
                 return deadlines_.earliest();
+            }
             s = growth_snapshot_locked(now, growth_asker::monitor);
             if (workers_.oldest_call_thread() == tid)
                 s.oldest_activity = activity;
