@@ -237,6 +237,73 @@ BOOST_AUTO_TEST_CASE(a_low_priority_call_under_a_high_priority_flood_starts_with
     BOOST_TEST(pos >= static_cast<long>(ab::priority_ageing_limit)); // but high did go first
 }
 
+BOOST_AUTO_TEST_CASE(a_normal_call_submitted_behind_a_queued_low_one_still_starts_first)
+{
+    // Once calls are known to be tiny, a plain normal call may wait in the submission inbox
+    // rather than the queue; a low call already queued must not start ahead of it.
+    ab::blocking_pool pool({.max_threads = 1});
+    ab::async_blocking(
+        pool.get_executor(), pool.get_executor(), [] {}, asio::use_future)
+        .get(); // tiny
+    test::busy_pool busy(pool, 1);
+    std::mutex m;
+    std::vector<std::string> order;
+    auto record = [&](std::string name) {
+        return [&, name] {
+            std::lock_guard lk(m);
+            order.push_back(name);
+        };
+    };
+    auto low = asio::require(pool.get_executor(), ab::with_priority(ab::priority::low));
+    // A fresh thread submits: none of its first calls is the one in 16 sampled (which takes the
+    // pool's lock and so would hide the inbox).
+    std::thread([&] {
+        asio::post(low, record("low"));
+        asio::post(pool.get_executor(), record("normal"));
+    }).join();
+    busy.release();
+    BOOST_REQUIRE(test::eventually([&] {
+        std::lock_guard lk(m);
+        return order.size() == 2;
+    }));
+    BOOST_TEST(order == (std::vector<std::string>{"normal", "low"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_normal_call_submitted_behind_queued_high_ones_ages_like_a_queued_one)
+{
+    // A normal call waiting in the submission inbox must age with the starts of higher calls as
+    // it would in the queue, not wait for every high call queued before it.
+    ab::blocking_pool pool({.max_threads = 1});
+    ab::async_blocking(
+        pool.get_executor(), pool.get_executor(), [] {}, asio::use_future)
+        .get(); // tiny
+    test::busy_pool busy(pool, 1);
+    std::mutex m;
+    std::vector<int> order; // -1 marks the normal call
+    auto high = asio::require(pool.get_executor(), ab::with_priority(ab::priority::high));
+    std::thread([&] { // fresh: see above
+        for (int i = 0; i < 40; ++i)
+            asio::post(high, [&, i] {
+                std::lock_guard lk(m);
+                order.push_back(i);
+            });
+        asio::post(pool.get_executor(), [&] {
+            std::lock_guard lk(m);
+            order.push_back(-1);
+        });
+    })
+        .join();
+    busy.release();
+    // Not join() (nor metrics()): either would empty the inbox into the queue early.
+    BOOST_REQUIRE(test::eventually([&] {
+        std::lock_guard lk(m);
+        return order.size() == 41;
+    }));
+    const auto pos = std::find(order.begin(), order.end(), -1) - order.begin();
+    BOOST_TEST_MESSAGE("normal call started at dispatch " << pos);
+    BOOST_TEST(pos <= static_cast<long>(2 * ab::priority_ageing_limit + 1));
+}
+
 BOOST_AUTO_TEST_CASE(a_lane_never_exceeds_its_limit_under_a_burst)
 {
     asio::io_context io;

@@ -840,7 +840,9 @@ void coordinator::worker_loop(worker* self)
         operation* op = nullptr;
         const bool leave = must_leave_now_locked(self);
         refresh_fast_submit_locked();
-        if (queue_.empty())
+        // Inbox calls are normal and newer than every queued normal call: they may wait while
+        // only normal calls are queued, not behind a low call, nor unaged behind high ones.
+        if (queue_.empty() || queue_.size(priority::normal) != queue_.size())
             collect_inbox_locked();
         if (!leave)
             op = take_next_locked();
@@ -1070,8 +1072,10 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
             // Deciding now answers any look asked for meanwhile (submissions ask for one at
             // once while a cold backlog's oldest call is long).
             growth_recheck_at_ = steady_time::max();
-            if (!backlog_waits_locked())
+            if (!backlog_waits_locked()) {
+                refresh_fast_submit_locked(); // a look asked for meanwhile may have opened it
                 return deadlines_.earliest();
+            }
             s = growth_snapshot_locked(now, growth_asker::monitor);
             if (workers_.oldest_call_thread() == tid)
                 s.oldest_activity = activity;

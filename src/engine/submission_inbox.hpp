@@ -53,7 +53,10 @@ private:
     // pushers only ever replace a list with a longer one.
     std::size_t take(op_list& out, operation* leave) noexcept
     {
-        const operation* head = head_.load(std::memory_order_relaxed);
+        // Sequentially consistent, like empty(): this load is the second half of the closer's or
+        // parked worker's store-then-load pair; a relaxed one may miss a push whose submitter in
+        // turn missed the store, stranding the call (C++ allows it; x86 hides it, ARM does not).
+        const operation* head = head_.load(std::memory_order_seq_cst);
         if (head == closed() || (head == nullptr && leave == nullptr))
             return 0;
         operation* newest = head_.exchange(leave, std::memory_order_acquire);
