@@ -109,8 +109,9 @@ inline pick_parked() {
     fi
 }
 
-/* collect_inbox_locked(): take_all() moves the inbox to the queue (a seq_cst load of the head,
-   then an exchange: one step, pushes between the two are taken too), then
+/* collect_inbox_locked(): take_all() moves the inbox to the queue (a load of the head, then an
+   exchange: one step, pushes between the two are taken too; sequentially consistent here, while
+   the code's load is relaxed: see BUG_RELAXED_INBOX_CHECK), then
    enqueue_collected_locked() hands queued calls to parked workers (a parked worker exists only
    while the queue is empty), each unpark_latest() publishing idle_hint: they only lower it,
    which can only make a submitter kick needlessly, so they share the take's step. */
