@@ -7,7 +7,15 @@
 #                           planted in it (-DBUG_...) must be found;
 #   batched_delivery.pml  - results reaching an io_context caller: each handler invoked or
 #                           destroyed exactly once, none stranded, also across the context's
-#                           shutdown and handlers that throw.
+#                           shutdown and handlers that throw;
+#   submission_inbox.pml  - the lock-free submission path (inbox, fast_submit_, idle_hint) with
+#                           parking workers, the path closing and reopening, stop and join: each
+#                           call ends exactly once, none stranded in the inbox or the queue, a
+#                           push after close refused; with one worker and the locked path, and
+#                           with two workers (-DWORKERS=2); and each bug planted in it must be
+#                           found.
+# pan.c is compiled with -O0: for these state spaces compiling it optimised takes longer than
+# the search it would speed up.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
@@ -15,26 +23,35 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 check_planted() { # model, bug: spin must find a violation with the bug planted
     spin -D"$2" -a "$here/$1.pml" > /dev/null
-    gcc -O2 -w -DSAFETY -DVECTORSZ=4096 -o pan pan.c
+    gcc -O0 -w -DSAFETY -DVECTORSZ=4096 -o pan pan.c
     if ./pan -m100000 | grep -q "errors: 0"; then
         echo "spin found no violation in $1.pml with $2 planted: the model no longer checks it"
         exit 1
     fi
     echo "$1 model: planted $2 found"
 }
-for bug in BUG_NOTIFY_WITHOUT_REF BUG_TAKE_BEFORE_LEAVING BUG_LEAVE_WHILE_ABORTING BUG_RETIRE_IN_A_LATER_SECTION; do
-    check_planted worker_lifecycle "$bug"
-done
-for model in worker_lifecycle batched_delivery; do
-    spin -a "$here/$model.pml"
-    gcc -O2 -w -DSAFETY -DVECTORSZ=4096 -o pan pan.c
+check_model() { # model [spin options]: spin must find no violation
+    local model="$1"
+    shift
+    spin "$@" -a "$here/$model.pml"
+    gcc -O0 -w -DSAFETY -DVECTORSZ=4096 -o pan pan.c
     ./pan -m100000 > result.txt || true
     grep -E "errors:|states, stored|assertion|invalid end state|depth reached" result.txt || true
     if ! grep -q "errors: 0" result.txt; then
-        echo "spin found a violation in $model.pml:"
+        echo "spin found a violation in $model.pml $*:"
         cat result.txt
-        spin -t -p "$here/$model.pml" 2>/dev/null | tail -40 || true
+        spin -t -p "$@" "$here/$model.pml" 2>/dev/null | tail -40 || true
         exit 1
     fi
-    echo "$model model: no violation (spin, errors: 0)"
+    echo "$model model${*:+ ($*)}: no violation (spin, errors: 0)"
+}
+for bug in BUG_NOTIFY_WITHOUT_REF BUG_TAKE_BEFORE_LEAVING BUG_LEAVE_WHILE_ABORTING BUG_RETIRE_IN_A_LATER_SECTION; do
+    check_planted worker_lifecycle "$bug"
 done
+for bug in BUG_CHECK_BEFORE_PUSH BUG_PARK_WITHOUT_COLLECT BUG_CLOSE_WITHOUT_COLLECT BUG_RELAXED_INBOX_CHECK; do
+    check_planted submission_inbox "$bug"
+done
+check_model worker_lifecycle
+check_model batched_delivery
+check_model submission_inbox
+check_model submission_inbox -DWORKERS=2
