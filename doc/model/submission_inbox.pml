@@ -48,9 +48,10 @@
  * idle_hint and fast_submit_ before pushing), BUG_PARK_WITHOUT_COLLECT (a parked worker waits
  * without checking the inbox), BUG_CLOSE_WITHOUT_COLLECT (refresh closes the path without
  * collecting), BUG_RELAXED_INBOX_CHECK (the worker's check of the inbox after parking is
- * satisfied before its store to idle_hint is visible: what submission_inbox::take()'s relaxed
- * load of the head allows on a weakly ordered CPU; the model is otherwise sequentially
- * consistent, so the store-then-load pairs must be seq_cst on both sides).
+ * satisfied before its store to idle_hint is visible: what a relaxed load of the head in
+ * submission_inbox::take() would allow on a weakly ordered CPU, as the code had it at first; the
+ * model is otherwise sequentially consistent, so the store-then-load pairs must be seq_cst on
+ * both sides, as they now are).
  */
 #ifndef WORKERS
 #define WORKERS 1              /* at the start; 2: without the locked submitter, for speed */
@@ -110,8 +111,8 @@ inline pick_parked() {
 }
 
 /* collect_inbox_locked(): take_all() moves the inbox to the queue (a load of the head, then an
-   exchange: one step, pushes between the two are taken too; sequentially consistent here, while
-   the code's load is relaxed: see BUG_RELAXED_INBOX_CHECK), then
+   exchange: one step, pushes between the two are taken too; the load is sequentially consistent,
+   see BUG_RELAXED_INBOX_CHECK), then
    enqueue_collected_locked() hands queued calls to parked workers (a parked worker exists only
    while the queue is empty), each unpark_latest() publishing idle_hint: they only lower it,
    which can only make a submitter kick needlessly, so they share the take's step. */
