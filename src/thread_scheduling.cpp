@@ -39,7 +39,7 @@ bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept
     return false;
 }
 
-void restore_this_thread(int base_nice) noexcept
+bool restore_this_thread(int base_nice) noexcept
 {
     sched_param param{};
     param.sched_priority = 0;
@@ -48,6 +48,7 @@ void restore_this_thread(int base_nice) noexcept
         sched_setscheduler(0, SCHED_OTHER, &param);
     if (this_thread_nice() > base_nice)
         setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), base_nice);
+    return sched_getscheduler(0) == SCHED_OTHER && this_thread_nice() <= base_nice;
 }
 
 } // namespace asio_blocking::detail

@@ -20,9 +20,10 @@ bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept;
 
 /// Best effort to put the calling thread back in the normal class at `base_nice`: for a pool
 /// thread that is not a worker (the monitor) but may have been started by one, and inherited
-/// its class. Leaving `low` is always allowed (SCHED_BATCH to SCHED_OTHER); lowering the nice
-/// value or leaving `idle` needs CAP_SYS_NICE or RLIMIT_NICE, else the thread keeps them.
-void restore_this_thread(int base_nice) noexcept;
+/// its class, and for a worker whose calls have turned tiny. Leaving SCHED_BATCH is always
+/// allowed; lowering the nice value or leaving `idle` needs CAP_SYS_NICE or RLIMIT_NICE, else
+/// the thread keeps them. Returns whether the thread is back at normal.
+bool restore_this_thread(int base_nice) noexcept;
 
 } // namespace asio_blocking::detail
 

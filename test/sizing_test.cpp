@@ -9,6 +9,7 @@
 #include "thread_limit.hpp"
 #include "thread_scheduling.hpp"
 
+#include "engine/call_timer.hpp"
 #include "engine/growth_policy.hpp"
 
 #include <asio_blocking/metrics.hpp>
@@ -22,6 +23,7 @@
 #include <sched.h>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace ab = asio_blocking;
@@ -316,38 +318,121 @@ BOOST_AUTO_TEST_CASE(an_os_scheduling_outside_the_enum_is_rejected_naming_the_fi
     }
 }
 
+namespace {
+
+struct seen {
+    int policy;
+    thread_stat stat;
+};
+
+seen scheduling_of(ab::blocking_pool& pool)
+{
+    return ab::async_blocking(
+               pool.get_executor(),
+               [] {
+                   return seen{sched_getscheduler(0), read_thread_stat()};
+               },
+               boost::asio::use_future)
+        .get();
+}
+
+/// A call of a millisecond or more: the kind after which a worker takes worker_scheduling's class.
+void run_a_slow_call(ab::blocking_pool& pool)
+{
+    ab::async_blocking(
+        pool.get_executor(), [] { std::this_thread::sleep_for(3ms); }, boost::asio::use_future)
+        .get();
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(workers_run_in_the_os_scheduling_class_the_options_name)
 {
     const int creator_policy = sched_getscheduler(0);
     const int creator_nice = ad::this_thread_nice();
-    struct seen {
-        int policy;
-        thread_stat stat;
+    struct first_and_after {
+        seen first, after;
     };
     auto run_in = [](ab::os_scheduling s) {
         ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = s});
-        return ab::async_blocking(
-                   pool.get_executor(),
-                   [] {
-                       return seen{sched_getscheduler(0), read_thread_stat()};
-                   },
-                   boost::asio::use_future)
-            .get();
+        first_and_after r;
+        r.first = scheduling_of(pool);
+        run_a_slow_call(pool);
+        r.after = scheduling_of(pool);
+        return r;
     };
 
-    const seen normal = run_in(ab::os_scheduling::normal);
-    BOOST_TEST(normal.policy == creator_policy);
-    BOOST_TEST(normal.stat.policy == creator_policy);
-    BOOST_TEST(normal.stat.nice == creator_nice);
+    const first_and_after normal = run_in(ab::os_scheduling::normal);
+    for (const seen& n : {normal.first, normal.after}) {
+        BOOST_TEST(n.policy == creator_policy);
+        BOOST_TEST(n.stat.policy == creator_policy);
+        BOOST_TEST(n.stat.nice == creator_nice);
+    }
 
-    const seen low = run_in(ab::os_scheduling::low);
-    BOOST_TEST(low.policy == SCHED_BATCH);
-    BOOST_TEST(low.stat.policy == SCHED_BATCH);
-    BOOST_TEST(low.stat.nice == std::min(creator_nice + ad::low_scheduling_nice_increment, 19));
+    // The pool's only thread runs tiny calls at normal priority, and takes the class after a
+    // call of a millisecond or more.
+    const first_and_after low = run_in(ab::os_scheduling::low);
+    BOOST_TEST(low.first.policy == creator_policy);
+    BOOST_TEST(low.first.stat.nice == creator_nice);
+    BOOST_TEST(low.after.policy == SCHED_BATCH);
+    BOOST_TEST(low.after.stat.policy == SCHED_BATCH);
+    BOOST_TEST(low.after.stat.nice == std::min(creator_nice + ad::low_scheduling_nice_increment, 19));
 
-    const seen idle = run_in(ab::os_scheduling::idle);
-    BOOST_TEST(idle.policy == SCHED_IDLE);
-    BOOST_TEST(idle.stat.policy == SCHED_IDLE);
+    const first_and_after idle = run_in(ab::os_scheduling::idle);
+    BOOST_TEST(idle.first.policy == creator_policy);
+    BOOST_TEST(idle.after.policy == SCHED_IDLE);
+    BOOST_TEST(idle.after.stat.policy == SCHED_IDLE);
+}
+
+namespace {
+
+/// Whether this process may lower a thread's nice value again (CAP_SYS_NICE, or root).
+bool may_raise_priority()
+{
+    bool may = false;
+    std::thread([&] {
+        const int nice = ad::this_thread_nice();
+        const auto tid = static_cast<id_t>(gettid());
+        may = nice < 19 && setpriority(PRIO_PROCESS, tid, nice + 1) == 0 && setpriority(PRIO_PROCESS, tid, nice) == 0;
+    }).join();
+    return may;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_lowered_worker_serves_tiny_calls_at_normal_priority_again)
+{
+    // Back in the normal class once calls have been tiny for a while, where the OS lets a thread
+    // raise its priority again; without CAP_SYS_NICE it stays lowered (a documented limit).
+    const int creator_policy = sched_getscheduler(0);
+    const int creator_nice = ad::this_thread_nice();
+    const bool may_raise = may_raise_priority();
+    for (ab::os_scheduling s : {ab::os_scheduling::low, ab::os_scheduling::idle}) {
+        ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = s});
+        run_a_slow_call(pool);
+        BOOST_TEST(scheduling_of(pool).policy != creator_policy);
+        for (unsigned i = 0; i < 4 * ad::call_timer::tiny_calls_to_sample; ++i)
+            ab::async_blocking(
+                pool.get_executor(), [] {}, boost::asio::use_future)
+                .get();
+        const seen back = scheduling_of(pool);
+        if (may_raise) {
+            BOOST_TEST(back.policy == creator_policy);
+            BOOST_TEST(back.stat.nice == creator_nice);
+        } else {
+            BOOST_TEST((back.policy == SCHED_IDLE || back.stat.nice > creator_nice));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_started_beside_a_busy_one_starts_in_the_class)
+{
+    ab::blocking_pool pool({.max_threads = 2, .worker_scheduling = ab::os_scheduling::low});
+    test::busy_pool busy(pool, 1); // the first thread, at normal priority, blocks
+    // The call waits, the blocked one is seen asleep, and a second thread starts for it.
+    BOOST_TEST(scheduling_of(pool).policy == SCHED_BATCH);
+    BOOST_TEST(pool.metrics().threads_started == 2u);
+    busy.release();
 }
 
 BOOST_AUTO_TEST_CASE(the_calling_thread_keeps_its_class_when_a_pool_of_idle_workers_runs)

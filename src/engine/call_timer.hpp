@@ -30,6 +30,9 @@ public:
     /// Start of the next call as far as is known: the last reading.
     clock::time_point last_reading() const noexcept { return start_; }
 
+    /// The last `tiny_calls_to_sample` timed calls (at least) all took less than `slow`.
+    bool calls_are_tiny() const noexcept { return tiny_streak_ >= tiny_calls_to_sample; }
+
     /// The clock was read for another reason (the worker idled): calls start from `now`.
     void restart(clock::time_point now) noexcept { start_ = now; }
 

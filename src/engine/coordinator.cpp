@@ -28,6 +28,8 @@ namespace {
 thread_local const coordinator* current_engine = nullptr;
 // How long a parked worker told to leave lingers, in case the limits are raised again at once.
 constexpr std::chrono::milliseconds leave_grace{5};
+// A worker at normal priority moves to worker_scheduling's class after a call this long.
+constexpr std::chrono::milliseconds lower_after_call{1};
 // The engine whose call's completion handler this thread is running (see completion_scope).
 thread_local const engine* completing_for = nullptr;
 // Set while this thread must never wait for room in a pool: stop() and the monitor delivering.
@@ -804,9 +806,11 @@ void coordinator::worker_loop(worker* self)
 {
     current_engine = this;
     std::size_t index;
+    bool first; // no other thread in the pool as this one starts
     const pid_t tid = ::gettid();
     {
         std::lock_guard lk(mutex_);
+        first = workers_.threads() == 0;
         self->tid = tid;
         self->cpu_clock = thread_cpu_clock::of(pthread_self());
         self->cpu_seen_at = {};
@@ -821,8 +825,19 @@ void coordinator::worker_loop(worker* self)
         name += suffix;
         pthread_setname_np(pthread_self(), name.c_str());
     }
-    // A refusal leaves the worker in the class it was created with; nothing else depends on it.
-    apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
+    // The pool's only thread starts at normal priority: while calls are tiny it stays the only
+    // one, and each of its calls is awaited by the caller, so a lower class would only starve
+    // them behind the application's threads. It moves to worker_scheduling's class after its
+    // first call of a millisecond or more, and back once calls are tiny again. A thread started
+    // beside others is for slow calls, and starts in that class. A refusal leaves the worker in
+    // the class it was created with (threads inherit their creator's); nothing else depends on it.
+    const bool adapts = options_.worker_scheduling != os_scheduling::normal;
+    bool lowered = false;
+    bool stuck_lowered = false; // could not return to normal
+    if (adapts && !first)
+        lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
+    else if (adapts)
+        stuck_lowered = lowered = !restore_this_thread(worker_base_nice_); // its creator's class may be lower
     run_hook(options_.on_thread_start, "on_thread_start");
 
     std::unique_lock lk(mutex_);
@@ -923,6 +938,17 @@ void coordinator::worker_loop(worker* self)
         self->in_call.store(false, std::memory_order_relaxed);
         const std::optional<clock::duration> ran = timer.call_ended([] { return clock::now(); });
         now = timer.last_reading();
+        if (adapts && !stuck_lowered) {
+            if (!lowered && ran && *ran >= lower_after_call) {
+                lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
+            } else if (lowered && timer.calls_are_tiny()) {
+                // Without CAP_SYS_NICE the nice value cannot come back down, nor can a thread
+                // leave SCHED_IDLE: such a worker stays lowered (a new one starts at normal once
+                // it has idled out: threads inherit their creator's class).
+                lowered = !restore_this_thread(worker_base_nice_);
+                stuck_lowered = lowered;
+            }
+        }
         lk.lock();
         finish_call_locked(self, op, outcome, ran);
         finished = op;
