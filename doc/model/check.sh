@@ -25,6 +25,7 @@ check_planted() { # model, bug: spin must find a violation with the bug planted
 for bug in BUG_NOTIFY_WITHOUT_REF BUG_TAKE_BEFORE_LEAVING BUG_LEAVE_WHILE_ABORTING BUG_RETIRE_IN_A_LATER_SECTION; do
     check_planted worker_lifecycle "$bug"
 done
+check_planted batched_delivery BUG_SHUTDOWN_IGNORES_SENDING
 for model in worker_lifecycle batched_delivery; do
     spin -a "$here/$model.pml"
     gcc -O2 -w -DSAFETY -DVECTORSZ=4096 -o pan pan.c
