@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Measures login_service in each --mode on this machine: wrk drives POST /login (Argon2id +
-# SQLite per request) while a second wrk samples GET /health on one connection. Prints a
-# Markdown table of logins/s, /health p50/p99 and the server's peak RSS (VmHWM).
+# SQLite per request) while a second wrk samples GET /health on one connection, one request per
+# HEALTH_INTERVAL_MS (10). Prints a Markdown table of logins/s, /health p50/p99 and the server's
+# peak RSS (VmHWM).
 #   bench/login_bench.sh [path/to/login_service]     (DURATION=10s CONNECTIONS=32 to change)
+# The sampler is paced because it shares the cores with the server: sending back to back, it
+# and the loop answering it kept a core busy at normal priority, which measured how the load
+# generator competes with the pool's low-priority workers rather than the server.
 set -euo pipefail
 bin="${1:-build/default/example/login_service}"
 duration="${DURATION:-10s}"
 connections="${CONNECTIONS:-32}"
+health_interval_ms="${HEALTH_INTERVAL_MS:-10}"
 command -v wrk > /dev/null || { echo "login_bench.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
 tmp="$(mktemp -d)"
 server=""
@@ -16,6 +21,9 @@ cat > "$tmp/login.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = "user=alice&password=wonderland"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+cat > "$tmp/health.lua" <<LUA
+function delay() return $health_interval_ms end
 LUA
 
 field() { # field FILE PATTERN: the value after PATTERN on its line
@@ -33,7 +41,7 @@ for mode in pool inline thread-per-request; do
         > "$tmp/login.txt" &
     load=$!
     sleep 1 # let the logins saturate the pool before sampling
-    wrk -t1 -c1 -d"$duration" --timeout 30s --latency "http://127.0.0.1:$port/health" > "$tmp/health.txt" || true
+    wrk -t1 -c1 -d"$duration" --timeout 30s --latency -s "$tmp/health.lua" "http://127.0.0.1:$port/health" > "$tmp/health.txt" || true
     wait "$load" || true
     # The server's high-water mark of resident memory over the whole mode, read before it exits.
     hwm="$(awk '/^VmHWM:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$server/status" 2> /dev/null || true)"

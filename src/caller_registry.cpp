@@ -137,25 +137,38 @@ struct caller_registry::batch_runner {
 
 void caller_registry::deliver_batched(async_operation* op, boost::asio::io_context& ctx)
 {
-    std::lock_guard lk(mutex_);
-    unlink_locked(op);
-    op->link_next_ = nullptr;
-    (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
-    ready_tail_ = op;
-    batch_ctx_ = &ctx;
-    if (!batch_posted_)
-        post_batch_locked();
+    {
+        std::lock_guard lk(mutex_);
+        unlink_locked(op);
+        op->link_next_ = nullptr;
+        (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
+        ready_tail_ = op;
+        batch_ctx_ = &ctx;
+        if (batch_posted_)
+            return; // the pending batch takes it
+        batch_posted_ = true;
+        sending_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Posted outside the lock: the post wakes the loop, which may preempt this worker at once
+    // (a worker runs at a lower OS priority) and then need this lock to run the batch. The
+    // context's shutdown waits for `sending_`, so it cannot slip in before the post.
+    struct done_sending {
+        std::atomic<std::size_t>& sending;
+        ~done_sending() { sending.fetch_sub(1, std::memory_order_release); }
+    } guard{sending_};
+    post_batch(ctx);
 }
 
-void caller_registry::post_batch_locked()
+void caller_registry::post_batch(boost::asio::io_context& ctx) noexcept
 {
-    // Under the lock, so shutdown cannot slip in between; an io_context's post never runs the
-    // function inline, so no handler runs under it. If the post fails (out of memory), the
-    // next delivery tries again, and shutdown destroys whatever is left.
+    // An io_context's post never runs the function inline, so no handler runs here. If the
+    // post fails (out of memory), the next delivery tries again, and shutdown destroys
+    // whatever is left.
     try {
-        boost::asio::post(batch_ctx_->get_executor(), batch_runner{this});
-        batch_posted_ = true;
+        boost::asio::post(ctx.get_executor(), batch_runner{this});
     } catch (...) {
+        std::lock_guard lk(mutex_);
+        batch_posted_ = false;
     }
 }
 
@@ -178,16 +191,20 @@ void caller_registry::run_batch()
             // The handler threw, out of run() as Asio's do. The rest of the batch goes first
             // in the next one, so none is lost.
             if (batch) {
-                std::lock_guard lk(mutex_);
-                async_operation* last = batch;
-                while (last->link_next_)
-                    last = last->link_next_;
-                last->link_next_ = ready_head_;
-                if (!ready_head_)
-                    ready_tail_ = last;
-                ready_head_ = batch;
-                if (!batch_posted_)
-                    post_batch_locked();
+                bool post_now = false;
+                {
+                    std::lock_guard lk(mutex_);
+                    async_operation* last = batch;
+                    while (last->link_next_)
+                        last = last->link_next_;
+                    last->link_next_ = ready_head_;
+                    if (!ready_head_)
+                        ready_tail_ = last;
+                    ready_head_ = batch;
+                    post_now = !std::exchange(batch_posted_, true);
+                }
+                if (post_now)
+                    post_batch(*batch_ctx_);
             }
             throw;
         }

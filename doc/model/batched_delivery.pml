@@ -3,22 +3,26 @@
  * caller_registry), checked with spin by check.sh (and in CI).
  *
  *   finisher(i) - a worker completing call i: try_claim(), then deliver_batched(): under the
- *                 registry lock, unlink from the registry, append to the ready list, and post a
- *                 batch unless one is pending;
+ *                 registry lock, unlink from the registry, append to the ready list, and, unless
+ *                 a batch is pending, mark one pending and count itself as sending; then, outside
+ *                 the lock, post the batch and stop counting itself as sending;
  *   loop        - the io_context running: a queued batch runs run_batch(): under the lock take
  *                 the ready list and clear "posted"; then invoke each handler outside the lock. A
  *                 handler may throw: the rest of the batch goes back to the front of the ready
- *                 list (a batch is posted if none is pending) and run() returns; the program may
- *                 then run again, or stop and destroy the context;
+ *                 list (a batch is marked pending, and posted after the lock, if none is) and
+ *                 run() returns; the program may then run again, or stop and destroy the context;
  *   shutdown    - the context being destroyed (only once run() has returned): caller_registry's
  *                 shutdown claims every registered call, waits for calls claimed elsewhere to
- *                 leave the registry, takes the ready list, and destroys those handlers. The
- *                 scheduler then destroys a queued batch without running it.
+ *                 leave the registry and for every sending finisher to finish its post, takes
+ *                 the ready list, and destroys those handlers. The scheduler then destroys the
+ *                 queued batches without running them.
  * Every atomic block is one critical section under caller_registry::mutex_.
  *
  * Properties:
  *   - every call ends exactly once: its handler is invoked or destroyed, never both, never
  *     twice (assertions at each end and in the final check);
+ *   - no batch is posted to a destroyed context (a finisher posts outside the lock; shutdown
+ *     waits for it; check.sh plants BUG_SHUTDOWN_IGNORES_SENDING and expects spin to find it);
  *   - nothing is stranded: a program that never stops its loop ends with every handler invoked
  *     (otherwise the loop blocks and spin reports an invalid end state).
  */
@@ -29,7 +33,9 @@ bool registered[N]; /* in the registry (head_ list) */
 bool ready[N];      /* in the ready list */
 byte order[N];      /* ready list, oldest first */
 byte nready;
-bool posted;        /* a batch is queued on the io_context */
+bool posted;        /* a batch is pending: posted, or about to be (batch_posted_) */
+byte queued;        /* batches queued on the io_context */
+byte sending;       /* finishers between marking a batch pending and the end of its post */
 byte invoked[N], destroyed[N];
 byte ended;
 bool loop_done, shutdown_done;
@@ -45,11 +51,17 @@ proctype finisher(byte i)
     atomic { if :: !claimed[i] -> claimed[i] = true; mine = true :: else -> skip fi };
     if
     :: mine ->
+        bool post = false;
         atomic {
             registered[i] = false;
             append_ready(i);
-            if :: !posted -> posted = true :: else -> skip fi
-        }
+            if :: !posted -> posted = true; post = true; sending++ :: else -> skip fi
+        };
+        if
+        :: post -> /* the post, outside the registry lock: never into a destroyed context */
+            atomic { assert(!shutdown_done); queued++; sending-- }
+        :: else -> skip
+        fi
     :: else -> skip /* the context's shutdown claimed it first */
     fi
 }
@@ -58,10 +70,10 @@ proctype loop()
 {
     byte batch[N];
     byte n, k, j;
-    bool threw;
+    bool threw, repost;
     do
-    :: atomic {
-           posted ->
+    :: atomic { queued > 0 -> queued-- }; /* the scheduler takes a batch off its queue */
+       atomic {
            n = 0;
            do
            :: n < nready -> batch[n] = order[n]; ready[order[n]] = false; n++
@@ -99,9 +111,11 @@ proctype loop()
                :: else -> break
                od;
                nready = nready + n - k;
-               if :: !posted -> posted = true :: else -> skip fi;
+               repost = !posted;
+               posted = true;
                k = n
-           }
+           };
+           if :: repost -> queued++ :: else -> skip fi /* its post, outside the lock */
        :: else -> break
        od
     :: ended == N -> break
@@ -129,7 +143,11 @@ proctype shutdown()
     };
     /* calls claimed by a worker leave the registry before shutdown goes on */
     atomic {
+#ifdef BUG_SHUTDOWN_IGNORES_SENDING
         (!registered[0] && !registered[1] && !registered[2]) ->
+#else
+        (!registered[0] && !registered[1] && !registered[2] && sending == 0) ->
+#endif
         i = 0;
         do
         :: i < nready -> ready[order[i]] = false; destroyed[order[i]]++; ended++; i++

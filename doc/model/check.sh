@@ -7,7 +7,8 @@
 #                           planted in it (-DBUG_...) must be found;
 #   batched_delivery.pml  - results reaching an io_context caller: each handler invoked or
 #                           destroyed exactly once, none stranded, also across the context's
-#                           shutdown and handlers that throw;
+#                           shutdown and handlers that throw, and no batch posted to a destroyed
+#                           context (its planted bug must be found);
 #   submission_inbox.pml  - the lock-free submission path (inbox, fast_submit_, idle_hint) with
 #                           parking workers, the path closing and reopening, stop and join: each
 #                           call ends exactly once, none stranded in the inbox or the queue, a
@@ -48,6 +49,7 @@ check_model() { # model [spin options]: spin must find no violation
 for bug in BUG_NOTIFY_WITHOUT_REF BUG_TAKE_BEFORE_LEAVING BUG_LEAVE_WHILE_ABORTING BUG_RETIRE_IN_A_LATER_SECTION; do
     check_planted worker_lifecycle "$bug"
 done
+check_planted batched_delivery BUG_SHUTDOWN_IGNORES_SENDING
 for bug in BUG_CHECK_BEFORE_PUSH BUG_PARK_WITHOUT_COLLECT BUG_CLOSE_WITHOUT_COLLECT BUG_RELAXED_INBOX_CHECK; do
     check_planted submission_inbox "$bug"
 done

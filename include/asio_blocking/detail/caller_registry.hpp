@@ -133,7 +133,8 @@ private:
     /// Registers `op`; false if the context is already shutting down.
     bool add(async_operation* op);
     void unlink_locked(async_operation* op) noexcept;
-    void post_batch_locked();
+    /// Posts the batch runner (batch_posted_ already set); clears batch_posted_ if that fails.
+    void post_batch(boost::asio::io_context& ctx) noexcept;
     void run_batch();
 
     std::mutex mutex_;
