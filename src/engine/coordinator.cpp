@@ -462,7 +462,10 @@ void coordinator::take_all_waiting_locked(op_list& out) noexcept
 {
     fast_submit_.store(false, std::memory_order_seq_cst);
     queue_.take_all(out);
-    counters_.totals.submitted += inbox_.close(out);
+    // Stopped: closed for good. A thread start failing while running only empties it (a later
+    // push sees the path closed and kicks, which tries a thread again): closing it there would
+    // leave every later call on the locked path for the pool's lifetime.
+    counters_.totals.submitted += state_ >= pool_state::stopped ? inbox_.close(out) : inbox_.take_all(out);
     out.splice_back(admission_);
     lanes_.take_all_held(out);
     for (operation* op = out.front(); op; op = op->next_)
