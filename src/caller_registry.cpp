@@ -135,11 +135,12 @@ struct caller_registry::batch_runner {
     void operator()() const { link->run_batch(); }
 };
 
-void caller_registry::deliver_batched(async_operation* op, boost::asio::io_context& ctx)
+void caller_registry::deliver_batched(async_operation* op, boost::asio::io_context& ctx, const engine* finished_by)
 {
     {
         std::lock_guard lk(mutex_);
         unlink_locked(op);
+        op->finished_by_ = finished_by; // after the unlink: it shares link_prev_'s storage
         op->link_next_ = nullptr;
         (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
         ready_tail_ = op;

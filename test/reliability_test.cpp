@@ -558,6 +558,52 @@ BOOST_AUTO_TEST_CASE(join_accepts_continuations_and_refuses_fresh_outside_calls)
     BOOST_TEST(from_pool_thread.load());
 }
 
+// The same for a call that expired in the queue: the engine aborting it tells it which pool it
+// came from (a queued call keeps no pointer to its pool), so its handler, run on io only once
+// join() has begun, continues that pool's work.
+BOOST_AUTO_TEST_CASE(the_handler_of_an_expired_call_continues_the_pool_during_join)
+{
+    ab::blocking_pool pool({.max_threads = 1});
+    asio::io_context io;
+    test::gate busy;
+    auto running = ab::async_blocking(
+        pool.get_executor(), [&] { busy.wait(); }, asio::use_future);
+    BOOST_REQUIRE(test::eventually([&] { return busy.waiting() == 1; }));
+    // Waits behind the only worker until its deadline passes.
+    std::exception_ptr expired_error;
+    int from_handler = 0;
+    ab::async_blocking(
+        asio::require(pool.get_executor(), ab::with_queue_timeout(10ms)), io.get_executor(), [] { return 1; },
+        [&](std::exception_ptr e, int) {
+            expired_error = e;
+            ab::async_blocking(
+                pool, io.get_executor(), [] { return 2; },
+                [&](std::exception_ptr e2, int v) { from_handler = e2 ? -1 : v; });
+        });
+    BOOST_REQUIRE(test::eventually([&] { return pool.metrics().expired == 1; }));
+
+    std::thread joiner([&] { pool.join(); });
+    BOOST_TEST(test::eventually([&] { // join() has begun once a fresh outside call is refused
+        auto f = ab::async_blocking(
+            pool.get_executor(), [] { return 0; }, asio::use_future);
+        if (f.wait_for(50ms) != std::future_status::ready)
+            return false; // accepted before join() began: it waits for the worker
+        try {
+            f.get();
+            return false;
+        } catch (const boost::system::system_error& e) {
+            return e.code() == asio::error::operation_aborted;
+        }
+    }));
+    BOOST_TEST(test::run_until(io, [&] { return expired_error != nullptr; }));
+    BOOST_TEST((test::code_of(expired_error) == ab::error::deadline_expired));
+    busy.open();
+    BOOST_TEST(test::run_until(io, [&] { return from_handler != 0; }));
+    BOOST_TEST(from_handler == 2); // accepted as a continuation, not refused (-1)
+    joiner.join();
+    running.get();
+}
+
 // 10. A job may destroy its own pool: nothing touches the pool after the job could run.
 BOOST_AUTO_TEST_CASE(a_job_destroying_its_own_pool_is_safe)
 {

@@ -50,10 +50,15 @@ std::exception_ptr aborted_error()
     return std::make_exception_ptr(boost::system::system_error(boost::asio::error::operation_aborted));
 }
 
-void abort_all(op_list& ops, const std::exception_ptr& error) noexcept
+// The engine aborting operations on this thread (see engine::handing_back).
+thread_local const engine* aborting_for = nullptr;
+
+void abort_all(const engine& from, op_list& ops, const std::exception_ptr& error) noexcept
 {
+    const engine* previous = std::exchange(aborting_for, &from);
     while (operation* op = ops.pop_front())
         op->abort(error);
+    aborting_for = previous;
 }
 
 struct thread_start {
@@ -89,6 +94,12 @@ bool engine::caller_is_sole_thread() const
 std::size_t engine::thread_count() const noexcept
 {
     return coordinator::of(*this).thread_count();
+}
+
+const engine* engine::handing_back() noexcept
+{
+    // Workers complete only their own engine's calls; aborts come through abort_all.
+    return aborting_for ? aborting_for : current_engine;
 }
 
 void engine::work_started() noexcept
@@ -553,7 +564,7 @@ void coordinator::stop() noexcept
     }
     {
         const never_block_scope never_block; // stop() does not block, even delivering
-        abort_all(aborted, aborted_error());
+        abort_all(*this, aborted, aborted_error());
     }
     for (auto& s : stops)
         s.request_stop();
@@ -728,8 +739,9 @@ void coordinator::thread_start_failed(worker* w, int error) noexcept
         }
     }
     if (!stranded.empty())
-        abort_all(stranded, std::make_exception_ptr(std::system_error(error, std::generic_category(),
-                                                                      "asio_blocking: cannot start a worker thread")));
+        abort_all(*this, stranded,
+                  std::make_exception_ptr(std::system_error(error, std::generic_category(),
+                                                            "asio_blocking: cannot start a worker thread")));
     release(); // the reference taken for the thread
 }
 
@@ -1071,7 +1083,7 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
             // Delivering never blocks this thread: completions to a pool are admitted over its
             // capacity, and a post from here to a full pool never waits for room.
             const never_block_scope never_block;
-            abort_all(expired,
+            abort_all(*this, expired,
                       std::make_exception_ptr(boost::system::system_error(make_error_code(error::deadline_expired))));
         }
         lk.lock();

@@ -1,5 +1,6 @@
 // The operation behind one async_blocking call: owns the handler, fn, the result and the work
-// guards, in one allocation made with the handler's associated allocator.
+// guards, in one allocation made with the handler's associated allocator. Kept small: a queued
+// call is this object and nothing else (test/async_blocking_test.cpp pins its size).
 #ifndef ASIO_BLOCKING_DETAIL_BLOCKING_OP_HPP
 #define ASIO_BLOCKING_DETAIL_BLOCKING_OP_HPP
 
@@ -8,6 +9,7 @@
 #include <asio_blocking/detail/context_service.hpp>
 #include <asio_blocking/detail/engine.hpp>
 #include <asio_blocking/detail/io_context_executor.hpp>
+#include <asio_blocking/detail/operation_allocator.hpp>
 #include <asio_blocking/error.hpp>
 
 #include <boost/asio/associated_allocator.hpp>
@@ -20,7 +22,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/query.hpp>
-#include <boost/asio/recycling_allocator.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <atomic>
@@ -71,16 +72,21 @@ class blocking_op final : public async_operation {
 
     using handler_executor = boost::asio::associated_executor_t<Handler, IoExecutor>;
     using handler_allocator = boost::asio::associated_allocator_t<Handler>;
-    // As Asio's own operations do: the default allocator becomes a per-thread recycling one.
+    // As Asio's own operations do: the default allocator becomes a per-thread recycling one
+    // (ours: Asio's adds a byte per block, which costs a queued call a 16-byte larger chunk).
     using base_allocator = std::conditional_t<std::is_same_v<handler_allocator, std::allocator<void>>,
-                                              boost::asio::recycling_allocator<void>, handler_allocator>;
+                                              operation_allocator<void>, handler_allocator>;
     using alloc_type = typename std::allocator_traits<base_allocator>::template rebind_alloc<blocking_op>;
     using alloc_traits = std::allocator_traits<alloc_type>;
     using tracked_io_executor = std::decay_t<decltype(boost::asio::prefer(
         std::declval<const IoExecutor&>(), boost::asio::execution::outstanding_work.tracked))>;
     using tracked_handler_executor = std::decay_t<decltype(boost::asio::prefer(
         std::declval<const handler_executor&>(), boost::asio::execution::outstanding_work.tracked))>;
-    using result_storage = std::conditional_t<std::is_void_v<R>, bool, std::optional<R>>;
+    struct no_result {};
+    using result_type = std::conditional_t<std::is_void_v<R>, no_result, R>;
+    // What the value storage (fn_ / result_ / error_) holds: fn until it has run, then its
+    // result or its exception. A call never needs two of them at once.
+    enum class holds : unsigned char { fn, nothing, result, error };
     // Without an executor of its own, the handler runs on the caller's executor, whose work
     // the handler's work guard already holds: no second guard (8 bytes less per call).
     struct no_executor_marker {};
@@ -114,18 +120,17 @@ public:
     void start(const call_target& target)
     {
         engine& core = target.pool->core();
-        core_ = &core;
         priority_ = target.settings.prio;
         kind_ = op_kind::async_call;
 
         boost::asio::execution_context& handler_ctx =
-            boost::asio::query(*handler_work_, boost::asio::execution::context);
+            boost::asio::query(handler_work_, boost::asio::execution::context);
         if (&handler_ctx != static_cast<boost::asio::execution_context*>(target.pool)) {
             registry_ = caller_registry::link(handler_ctx, this);
             if (!registry_) {
                 // The caller's context is already shutting down: nothing may be delivered to it.
                 (void)try_claim();
-                fn_.reset();
+                destroy_fn();
                 destroy_completion();
                 release();
                 return;
@@ -141,10 +146,10 @@ public:
         case engine::admission::accepted:
             return;
         case engine::admission::refused_stopped:
-            abort(aborted_exception());
+            abort_from(&core, aborted_exception());
             return;
         case engine::admission::refused_full:
-            abort(std::make_exception_ptr(boost::system::system_error(make_error_code(error::queue_full))));
+            abort_from(&core, std::make_exception_ptr(boost::system::system_error(make_error_code(error::queue_full))));
             return;
         }
     }
@@ -153,45 +158,43 @@ public:
     {
         if (claimed())
             return outcome::skipped; // the caller is gone or was already completed
+        // fn is destroyed (user code, on the worker, no lock held) before its result takes
+        // its place in the storage.
         try {
-            if constexpr (std::is_void_v<R>)
+            if constexpr (std::is_void_v<R>) {
                 invoke_fn();
-            else
-                result_.emplace(invoke_fn());
+                destroy_fn();
+            } else {
+                R result(invoke_fn());
+                destroy_fn();
+                ::new (static_cast<void*>(&result_)) R(std::move(result));
+                hold(holds::result);
+            }
             return outcome::returned;
         } catch (...) {
-            error_ = std::current_exception();
+            destroy_fn();
+            ::new (static_cast<void*>(&error_)) std::exception_ptr(std::current_exception());
+            hold(holds::error);
             return outcome::threw;
         }
     }
 
     void complete() noexcept override
     {
-        fn_.reset(); // user code, on the worker, no lock held
+        destroy_fn(); // if skipped
         if (try_claim()) {
             release(); // the core's reference; the completion keeps the op alive
-            deliver({}, true, true);
+            deliver({}, true, true, engine::handing_back());
         } else {
             // Abandoned or orphaned: the result is discarded here, on the worker.
-            if constexpr (!std::is_void_v<R>)
-                result_.reset();
-            error_ = nullptr;
+            destroy_value();
             release();
         }
     }
 
-    void abort(std::exception_ptr error) noexcept override
-    {
-        fn_.reset();
-        if (try_claim()) {
-            release();
-            deliver(std::move(error), false, true);
-        } else {
-            release();
-        }
-    }
+    void abort(std::exception_ptr error) noexcept override { abort_from(engine::handing_back(), std::move(error)); }
 
-    void invoke_completion() override { invoke_handler(nullptr); }
+    void invoke_completion() override { invoke_handler(nullptr, finished_by_); }
 
     std::stop_source stop_source() const noexcept override
     {
@@ -205,7 +208,7 @@ public:
     {
         {
             [[maybe_unused]] Handler doomed(std::move(handler_)); // destroyed here, not invoked
-            handler_work_.reset();
+            handler_work_.~tracked_handler_executor();
             release_caller_work();
         }
         release();
@@ -218,15 +221,18 @@ private:
     struct invoker {
         blocking_op* op;
         std::exception_ptr error; // set: deliver this instead of the op's own outcome
+        const engine* finished_by;
 
-        invoker(blocking_op* o, std::exception_ptr e) noexcept
+        invoker(blocking_op* o, std::exception_ptr e, const engine* from) noexcept
             : op(o)
             , error(std::move(e))
+            , finished_by(from)
         {
         }
         invoker(invoker&& other) noexcept
             : op(std::exchange(other.op, nullptr))
             , error(std::move(other.error))
+            , finished_by(other.finished_by)
         {
         }
         invoker& operator=(invoker&&) = delete;
@@ -235,7 +241,7 @@ private:
             if (op) // never run: the context was destroyed with it queued
                 op->destroy_completion();
         }
-        void operator()() { std::exchange(op, nullptr)->invoke_handler(std::move(error)); }
+        void operator()() { std::exchange(op, nullptr)->invoke_handler(std::move(error), finished_by); }
     };
 
     struct cancel_handler {
@@ -252,31 +258,85 @@ private:
     template <typename H, typename G>
     blocking_op(const alloc_type& alloc, H&& handler, const IoExecutor& io_ex, G&& fn)
         : handler_(std::forward<H>(handler))
-        , handler_work_(std::in_place, boost::asio::prefer(boost::asio::get_associated_executor(handler_, io_ex),
-                                                           boost::asio::execution::outstanding_work.tracked))
         , alloc_(alloc)
     {
+        ::new (static_cast<void*>(&fn_)) F(std::forward<G>(fn));
+        try {
+            ::new (static_cast<void*>(&handler_work_))
+                tracked_handler_executor(boost::asio::prefer(boost::asio::get_associated_executor(handler_, io_ex),
+                                                             boost::asio::execution::outstanding_work.tracked));
+        } catch (...) {
+            destroy_fn();
+            throw;
+        }
         // Outstanding work on both the caller's executor and the handler's, as co_spawn does;
         // once when they are the same.
         if constexpr (handler_has_own_executor) {
-            if constexpr (std::is_same_v<handler_executor, IoExecutor>) {
-                if (!(boost::asio::get_associated_executor(handler_, io_ex) == io_ex))
+            try {
+                if constexpr (std::is_same_v<handler_executor, IoExecutor>) {
+                    if (!(boost::asio::get_associated_executor(handler_, io_ex) == io_ex))
+                        io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
+                } else {
                     io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
-            } else {
-                io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
+                }
+            } catch (...) {
+                handler_work_.~tracked_handler_executor();
+                destroy_fn();
+                throw;
             }
         }
-        fn_.emplace(std::forward<G>(fn));
     }
 
-    ~blocking_op() = default;
+    // handler_work_ is gone already: the completion (invoked or destroyed) always takes it.
+    ~blocking_op() { destroy_value(); }
 
     decltype(auto) invoke_fn()
     {
         if constexpr (blocking_result<F>::takes_stop_token)
-            return std::move(*fn_)(stop_source_.get_token());
+            return std::move(fn_)(stop_source_.get_token());
         else
-            return std::move(*fn_)();
+            return std::move(fn_)();
+    }
+
+    void destroy_fn() noexcept
+    {
+        if (held() == holds::fn) {
+            hold(holds::nothing);
+            fn_.~F();
+        }
+    }
+
+    // Destroys what the value storage holds, whatever it is.
+    void destroy_value() noexcept
+    {
+        destroy_fn();
+        if constexpr (!std::is_void_v<R>)
+            if (held() == holds::result)
+                result_.~R();
+        if (held() == holds::error)
+            error_.~exception_ptr();
+        hold(holds::nothing);
+    }
+
+    std::exception_ptr take_error() noexcept
+    {
+        if (held() != holds::error)
+            return nullptr;
+        std::exception_ptr error = std::move(error_);
+        error_.~exception_ptr();
+        hold(holds::nothing);
+        return error;
+    }
+
+    void abort_from(const engine* from, std::exception_ptr error) noexcept
+    {
+        destroy_fn();
+        if (try_claim()) {
+            release();
+            deliver(std::move(error), false, true, from);
+        } else {
+            release();
+        }
     }
 
     void release() noexcept
@@ -292,29 +352,33 @@ private:
     // (or the batch) owns the completion's reference from here on. The invoker never uses the
     // handler's allocator: the operation itself is the one allocation made with it, so an
     // exhausted handler allocator can only make the initiating function throw.
-    void deliver(std::exception_ptr error, bool may_dispatch, bool fn_gone) noexcept
+    // `from` is the engine that handed the call back, for the handler's completion_scope.
+    void deliver(std::exception_ptr error, bool may_dispatch, bool fn_gone, const engine* from) noexcept
     {
         // An io_context handler (plain, or in an any_io_executor: use_awaitable's) joins the
-        // context's pending batch. Not while fn still runs (an abandoned call): error_ is fn's.
+        // context's pending batch. Not while fn still runs (an abandoned call): the value
+        // storage is fn's.
         if (fn_gone && registry_) {
             if (boost::asio::io_context* ctx = io_context_of_handler()) {
-                if (error)
-                    error_ = std::move(error); // fn did not run: error_ was empty
-                registry_->deliver_batched(this, *ctx);
+                if (error) { // fn did not run: the storage is empty
+                    ::new (static_cast<void*>(&error_)) std::exception_ptr(std::move(error));
+                    hold(holds::error);
+                }
+                registry_->deliver_batched(this, *ctx, from);
                 return;
             }
         }
-        invoker inv(this, std::move(error));
+        invoker inv(this, std::move(error), from);
         auto send = [&] {
             if constexpr (is_pool_executor<tracked_handler_executor>::value) {
                 // A handler bound to a pool runs there even after stop(), and its delivery never
                 // waits for room (the monitor delivers expired calls).
-                submit_completion(handler_work_->core(),
-                                  boost::asio::query(*handler_work_, asio_blocking::with_priority()), std::move(inv));
+                submit_completion(handler_work_.core(),
+                                  boost::asio::query(handler_work_, asio_blocking::with_priority()), std::move(inv));
             } else if (may_dispatch && !registry_) {
-                boost::asio::dispatch(*handler_work_, std::move(inv));
+                boost::asio::dispatch(handler_work_, std::move(inv));
             } else {
-                boost::asio::post(*handler_work_, std::move(inv));
+                boost::asio::post(handler_work_, std::move(inv));
             }
         };
         try {
@@ -330,17 +394,17 @@ private:
     boost::asio::io_context* io_context_of_handler() const noexcept
     {
         if constexpr (is_io_context_executor<tracked_handler_executor>::value) {
-            return &handler_work_->context();
+            return &handler_work_.context();
         } else if constexpr (may_hold_io_context_executor<tracked_handler_executor>) {
             // Running the handler on the io_context directly is what the wrapper would do.
-            const auto* io_ex = io_context_target(*handler_work_);
+            const auto* io_ex = io_context_target(handler_work_);
             return io_ex ? &io_ex->context() : nullptr;
         } else {
             return nullptr;
         }
     }
 
-    void invoke_handler(std::exception_ptr error)
+    void invoke_handler(std::exception_ptr error, const engine* finished_by)
     {
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
         if (slot.is_connected())
@@ -351,26 +415,28 @@ private:
         // once, while this thread (say, a system_context one) is still unwinding.
         release_caller_work();
         // Calls the handler makes are continuations of this one (accepted while the pool drains).
-        const completion_scope continuation(core_);
+        const completion_scope continuation(finished_by);
         // The handler's own executor keeps its work until the handler has run, as Asio does.
-        // (Engaged here: only the claimer delivers, and only destroy_completion resets it.)
-        tracked_handler_executor handler_work(std::move(*handler_work_));
-        handler_work_.reset();
+        // (Alive here: only the claimer delivers, and only destroy_completion also takes it.)
+        tracked_handler_executor handler_work(std::move(handler_work_));
+        handler_work_.~tracked_handler_executor();
+        // An error passed in means fn may still run (abandoned): the storage is not ours then.
         if constexpr (std::is_void_v<R>) {
             if (!error)
-                error = std::move(error_);
+                error = take_error();
             release(); // memory is freed before the upcall
             std::move(handler)(std::move(error));
         } else {
             if (error) {
                 release();
                 std::move(handler)(std::move(error), R());
-            } else if (error_ || !result_) {
-                error = std::move(error_);
+            } else if (held() != holds::result) {
+                error = take_error();
                 release();
                 std::move(handler)(std::move(error), R());
             } else {
-                R result(std::move(*result_));
+                R result(std::move(result_));
+                destroy_value();
                 release();
                 std::move(handler)(std::exception_ptr(), std::move(result));
             }
@@ -422,12 +488,12 @@ private:
             (type & (ct::terminal | ct::partial)) != ct::none ? engine::if_running::abandon : engine::if_running::keep;
         switch (core.cancel(this, running, stop)) {
         case engine::cancel_outcome::removed:
-            abort(aborted_exception());
+            abort_from(&core, aborted_exception());
             break;
         case engine::cancel_outcome::abandoned:
             // fn runs on, detached; its result is discarded by complete() on the worker.
             if (try_claim())
-                deliver(aborted_exception(), false, false); // fn still runs, and owns error_
+                deliver(aborted_exception(), false, false, &core); // fn still runs, and owns the storage
             if (stop.stop_possible())
                 stop.request_stop();
             break;
@@ -441,16 +507,26 @@ private:
         void reset() noexcept {}
     };
 
+    holds held() const noexcept { return static_cast<holds>(value_state_); }
+    void hold(holds h) noexcept { value_state_ = static_cast<unsigned char>(h); }
+
+    // Every byte here is paid by each queued call; rarely needed state lives in types that
+    // only the calls needing it instantiate (no_stop_source, no_io_work, ...).
     Handler handler_;
-    std::optional<tracked_handler_executor> handler_work_;
+    // The handler's executor, tracked; taken (moved out or destroyed) by the completion.
+    union {
+        tracked_handler_executor handler_work_;
+    };
     [[no_unique_address]] std::conditional_t<handler_has_own_executor, std::optional<tracked_io_executor>, no_io_work>
         io_work_;
     [[no_unique_address]] alloc_type alloc_;
-    std::optional<F> fn_;
-    result_storage result_{};
-    std::exception_ptr error_;
+    // The value storage: what held() says.
+    union {
+        F fn_;
+        result_type result_;
+        std::exception_ptr error_;
+    };
     caller_registry* registry_ = nullptr;
-    engine* core_ = nullptr; // for completion_scope: the handler's calls continue this pool's work
     [[no_unique_address]] std::conditional_t<blocking_result<F>::takes_stop_token, std::stop_source, no_stop_source>
         stop_source_;
     // Set while io_work_ is registered with its (other) context's work registry.
@@ -461,7 +537,6 @@ private:
     struct no_io_work_registration {};
     [[no_unique_address]] std::conditional_t<handler_has_own_executor, io_work_registration, no_io_work_registration>
         io_work_link_;
-    std::atomic<unsigned char> refs_{2}; // the engine's and the completion's
 };
 
 } // namespace asio_blocking::detail

@@ -19,10 +19,15 @@ class io_context;
 
 namespace asio_blocking::detail {
 
+class engine;
+
 /// Base of async_blocking operations: a claim flag deciding who completes the caller.
 /**
  * The worker (result ready), a cancellation, the pool (abort) and the caller's context
  * (shutdown) may all try to finish the caller's side; exactly one `try_claim()` succeeds.
+ *
+ * The one-byte fields come first: they fill the tail padding of `operation`, so the counters
+ * and flags of a queued call cost no bytes of their own.
  */
 class async_operation : public operation {
 public:
@@ -40,14 +45,25 @@ public:
     /// while it is alive. Called under its work_registry's lock.
     virtual void forget_caller_work() noexcept = 0;
 
+private:
+    std::atomic<bool> claimed_{false};
+
+protected:
+    /// The engine's reference and the completion's; the derived operation frees itself at 0.
+    std::atomic<unsigned char> refs_{2};
+    /// The derived operation's own state (which value its storage holds), kept here to share
+    /// the padding. Written by one thread at a time, each handing over to the next.
+    unsigned char value_state_ = 0;
+
+public:
     async_operation* link_next_ = nullptr;
-    async_operation* link_prev_ = nullptr;
+    union {
+        async_operation* link_prev_ = nullptr; // while registered with a caller_registry
+        const engine* finished_by_;            // while in a ready batch: see deliver_batched
+    };
 
 protected:
     ~async_operation() = default;
-
-private:
-    std::atomic<bool> claimed_{false};
 };
 
 /// An operation's entry in a work_registry (kept only by operations that may need one).
@@ -113,8 +129,10 @@ public:
 
     /// Unregisters `op` (claimed, its outcome stored in it) and queues it to run its handler
     /// on `ctx`, this registry's context. Completions arriving while a batch is pending join
-    /// it: one post, and one wake-up of the loop, per batch instead of per call.
-    void deliver_batched(async_operation* op, boost::asio::io_context& ctx);
+    /// it: one post, and one wake-up of the loop, per batch instead of per call. `finished_by`
+    /// (the engine that handed `op` back) is kept in `op` for its handler: it is stored in the
+    /// link the registry no longer needs, as the op has no room of its own for it.
+    void deliver_batched(async_operation* op, boost::asio::io_context& ctx, const engine* finished_by);
 
     /// Called once, from the context's shutdown: claims every registered op, waits for ops
     /// claimed elsewhere to finish delivering, then destroys the claimed ones' handlers.

@@ -44,6 +44,10 @@ public:
 
     std::size_t thread_count() const noexcept;
 
+    /// The engine calling an operation's `complete()` or `abort()` on this thread: how an
+    /// operation learns its pool when handed back, without keeping a pointer to it while queued.
+    static const engine* handing_back() noexcept;
+
     /// Tracked executors count as outstanding work, and keep the engine alive: a call delivering
     /// elsewhere may still hold one after the pool object and its threads are gone.
     void work_started() noexcept;
