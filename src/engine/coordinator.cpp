@@ -30,6 +30,8 @@ thread_local const coordinator* current_engine = nullptr;
 constexpr std::chrono::milliseconds leave_grace{5};
 // A worker at normal priority moves to worker_scheduling's class after a call this long.
 constexpr std::chrono::milliseconds lower_after_call{1};
+// A lowered worker returns to normal only while the pool's slow_share is below this (of 256).
+constexpr unsigned restore_below_slow_share = 16;
 // The engine whose call's completion handler this thread is running (see completion_scope).
 thread_local const engine* completing_for = nullptr;
 // Set while this thread must never wait for room in a pool: stop() and the monitor delivering.
@@ -941,6 +943,9 @@ void coordinator::worker_loop(worker* self)
         begin_call_locked(self, op, now);
         // A worker may start two (a tree, not a chain); a submission starts one.
         const std::size_t grow = backlog_waits_locked() ? plan_growth_locked(growth_asker::worker, now) : 0;
+        // Only when the pool's calls, not just this worker's, are tiny: a worker back at normal
+        // priority that then computes would starve lowered workers holding locks the loop needs.
+        const bool pool_calls_tiny = slow_share_ < restore_below_slow_share;
         lk.unlock();
         if (finished) {
             std::exchange(finished, nullptr)->complete();
@@ -956,7 +961,7 @@ void coordinator::worker_loop(worker* self)
         if (adapts && !stuck_lowered) {
             if (!lowered && ran && *ran >= lower_after_call) {
                 lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
-            } else if (lowered && timer.calls_are_tiny()) {
+            } else if (lowered && pool_calls_tiny && timer.calls_are_tiny()) {
                 // Without CAP_SYS_NICE the nice value cannot come back down, nor can a thread
                 // leave SCHED_IDLE: such a worker stays lowered (a new one starts at normal once
                 // it has idled out: threads inherit their creator's class).
