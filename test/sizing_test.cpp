@@ -425,6 +425,18 @@ BOOST_AUTO_TEST_CASE(a_lowered_worker_serves_tiny_calls_at_normal_priority_again
     }
 }
 
+BOOST_AUTO_TEST_CASE(min_threads_start_at_normal_priority)
+{
+    // Threads kept warm for latency-sensitive calls serve them at normal priority.
+    const int creator_policy = sched_getscheduler(0);
+    ab::blocking_pool pool({.min_threads = 2, .max_threads = 2, .worker_scheduling = ab::os_scheduling::low});
+    BOOST_REQUIRE(test::eventually([&] { return pool.metrics().threads == 2u; }));
+    test::busy_pool busy(pool, 1); // one of them blocks; the other runs the next call
+    BOOST_TEST(scheduling_of(pool).policy == creator_policy);
+    BOOST_TEST(pool.metrics().threads_started == 2u);
+    busy.release();
+}
+
 BOOST_AUTO_TEST_CASE(a_thread_started_beside_a_busy_one_starts_in_the_class)
 {
     ab::blocking_pool pool({.max_threads = 2, .worker_scheduling = ab::os_scheduling::low});

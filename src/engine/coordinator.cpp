@@ -823,11 +823,11 @@ void coordinator::worker_loop(worker* self)
 {
     current_engine = this;
     std::size_t index;
-    bool first; // no other thread in the pool as this one starts
+    bool kept; // one of the first max(min_threads, 1) threads: see below
     const pid_t tid = ::gettid();
     {
         std::lock_guard lk(mutex_);
-        first = workers_.threads() == 0;
+        kept = workers_.threads() < std::max<std::size_t>(min_threads_, 1);
         self->tid = tid;
         self->cpu_clock = thread_cpu_clock::of(pthread_self());
         self->cpu_seen_at = {};
@@ -842,16 +842,17 @@ void coordinator::worker_loop(worker* self)
         name += suffix;
         pthread_setname_np(pthread_self(), name.c_str());
     }
-    // The pool's only thread starts at normal priority: while calls are tiny it stays the only
-    // one, and each of its calls is awaited by the caller, so a lower class would only starve
-    // them behind the application's threads. It moves to worker_scheduling's class after its
-    // first call of a millisecond or more, and back once calls are tiny again. A thread started
-    // beside others is for slow calls, and starts in that class. A refusal leaves the worker in
+    // The pool's first thread (or its min_threads, kept warm for latency) starts at normal
+    // priority: while calls are tiny it stays the only one, and each of its calls is awaited by
+    // the caller, so a lower class would only starve them behind the application's threads. It
+    // moves to worker_scheduling's class after its first call of a millisecond or more, and back
+    // once the pool's calls are tiny again. A thread started beyond those is for slow calls, and
+    // starts in that class. A refusal leaves the worker in
     // the class it was created with (threads inherit their creator's); nothing else depends on it.
     const bool adapts = options_.worker_scheduling != os_scheduling::normal;
     bool lowered = false;
     bool stuck_lowered = false; // could not return to normal
-    if (adapts && !first)
+    if (adapts && !kept)
         lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
     else if (adapts)
         stuck_lowered = lowered = !restore_this_thread(worker_base_nice_); // its creator's class may be lower
