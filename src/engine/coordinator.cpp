@@ -350,13 +350,19 @@ worker* coordinator::place_admitted_locked(operation* op, wake_mode wake)
     return nullptr;
 }
 
-void coordinator::kick_inbox()
+void coordinator::kick_inbox() noexcept
 {
     std::unique_lock lk(mutex_);
     op_list ops;
     worker* wake = nullptr;
     enqueue_collected_locked(ops, inbox_.take_all(ops), &wake);
-    const std::size_t grow = backlog_waits_locked() ? plan_growth_locked(growth_asker::submitter) : 0;
+    std::size_t grow = 0;
+    try {
+        grow = backlog_waits_locked() ? plan_growth_locked(growth_asker::submitter) : 0;
+    } catch (...) {
+        // Out of memory reserving a thread: the calls are queued (accepted) all the same, and
+        // the next submission or the monitor plans growth again. The hand-off below still wakes.
+    }
     refresh_fast_submit_locked();
     if (wake)
         add_ref(); // as in submit(): the notify must not outlive the engine

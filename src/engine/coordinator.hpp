@@ -104,7 +104,7 @@ private:
     void leave_waiting_locked(operation* op) noexcept;
     // The inbox (plain calls submitted without the lock while calls are known to be tiny).
     /// A submitter that pushed while a worker was parked, or as the fast path closed: collects.
-    void kick_inbox();
+    void kick_inbox() noexcept;
     void collect_inbox_locked() noexcept;
     /// Collects the inbox and refuses further pushes (join, stop).
     void close_inbox_locked() noexcept;
