@@ -323,13 +323,18 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
     return admission::accepted;
 }
 
+void coordinator::hand_off_locked(worker* w, operation* op) noexcept
+{
+    w->handoff = op;
+    op->place_ = op_place::running;
+    ++handed_off_; // busy from now on, for join()'s sake
+}
+
 worker* coordinator::place_admitted_locked(operation* op, wake_mode wake)
 {
     if (worker* w = workers_.unpark_latest()) {
         // LIFO: the most recently parked worker is warm, and the others get to time out.
-        w->handoff = op;
-        op->place_ = op_place::running;
-        ++handed_off_; // busy from now on, for join()'s sake
+        hand_off_locked(w, op);
         if (wake == wake_mode::by_caller)
             return w;
         w->cv.notify_one(); // under the lock: no one can delete the engine meanwhile
@@ -396,10 +401,7 @@ void coordinator::enqueue_collected_locked(op_list& ops, std::size_t count, work
         worker* w = workers_.unpark_latest();
         if (!w)
             break;
-        operation* op = queue_.pop();
-        w->handoff = op;
-        op->place_ = op_place::running;
-        ++handed_off_;
+        hand_off_locked(w, queue_.pop());
         if (wake_by_caller && !*wake_by_caller)
             *wake_by_caller = w;
         else

@@ -101,6 +101,8 @@ private:
     /// Places an admitted call: to a parked worker, the admission FIFO or the queue. With
     /// `wake_mode::by_caller` the worker handed the call is returned for the caller to notify.
     worker* place_admitted_locked(operation* op, wake_mode wake);
+    /// Gives `op` to `w`, just unparked; the caller notifies it.
+    void hand_off_locked(worker* w, operation* op) noexcept;
     void leave_waiting_locked(operation* op) noexcept;
     // The inbox (plain calls submitted without the lock while calls are known to be tiny).
     /// A submitter that pushed while a worker was parked, or as the fast path closed: collects.
