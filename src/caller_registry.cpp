@@ -3,6 +3,7 @@
 #include <asio_blocking/detail/caller_registry.hpp>
 #include <asio_blocking/detail/completion_allocator.hpp>
 #include <asio_blocking/detail/context_service.hpp>
+#include <asio_blocking/detail/engine.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -150,6 +151,9 @@ void caller_registry::deliver_batched(async_operation* op, boost::asio::io_conte
         batch_posted_ = true;
         sending_.fetch_add(1, std::memory_order_relaxed);
     }
+    // A lowered worker would hold the loop's scheduler lock at low priority: the courier posts.
+    if (finished_by && finished_by->hand_to_courier(*this))
+        return;
     // Posted outside the lock: the post wakes the loop, which may preempt this worker at once
     // (a worker runs at a lower OS priority) and then need this lock to run the batch. The
     // context's shutdown waits for `sending_`, so it cannot slip in before the post.
@@ -158,6 +162,18 @@ void caller_registry::deliver_batched(async_operation* op, boost::asio::io_conte
         ~done_sending() { sending.fetch_sub(1, std::memory_order_release); }
     } guard{sending_};
     post_batch(ctx);
+}
+
+void caller_registry::post_handed_batch() noexcept
+{
+    boost::asio::io_context* ctx;
+    {
+        std::lock_guard lk(mutex_);
+        ctx = batch_ctx_;
+    }
+    post_batch(*ctx);
+    sending_.fetch_sub(1, std::memory_order_release); // as deliver_batched's done_sending
+    release();
 }
 
 void caller_registry::post_batch(boost::asio::io_context& ctx) noexcept

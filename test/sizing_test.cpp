@@ -457,27 +457,49 @@ BOOST_AUTO_TEST_CASE(the_calling_thread_keeps_its_class_when_a_pool_of_idle_work
     BOOST_TEST(sched_getscheduler(0) == before);
 }
 
+namespace {
+
+/// The policy and nice value of each of this process's threads named `name`, from
+/// /proc/self/task/<tid>/stat (fields 41 and 19).
+std::vector<thread_stat> threads_named(const std::string& name)
+{
+    std::vector<thread_stat> found;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string n;
+        std::getline(comm, n);
+        if (n != name)
+            continue;
+        std::ifstream in(task.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (text.empty())
+            continue; // it has just exited
+        std::istringstream rest(text.substr(text.rfind(')') + 2));
+        std::string field;
+        thread_stat s;
+        for (int f = 3; rest >> field; ++f) {
+            if (f == 19)
+                s.nice = std::stoi(field);
+            if (f == 41)
+                s.policy = std::stoi(field);
+        }
+        found.push_back(s);
+    }
+    return found;
+}
+
+std::vector<int> policies_of(const std::string& name)
+{
+    std::vector<int> policies;
+    for (const thread_stat& s : threads_named(name))
+        policies.push_back(s.policy);
+    return policies;
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(a_monitor_started_by_a_low_priority_worker_runs_in_the_normal_class)
 {
-    // Policies of this process's threads named `name`, from /proc/self/task/<tid>/stat.
-    auto policies_of = [](const std::string& name) {
-        std::vector<int> policies;
-        for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-            std::ifstream comm(task.path() / "comm");
-            std::string n;
-            std::getline(comm, n);
-            if (n != name)
-                continue;
-            std::ifstream in(task.path() / "stat");
-            std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            std::istringstream rest(text.substr(text.rfind(')') + 2));
-            std::string field;
-            for (int f = 3; rest >> field; ++f)
-                if (f == 41)
-                    policies.push_back(std::stoi(field));
-        }
-        return policies;
-    };
     ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
     test::gate release;
     std::atomic<bool> second_ran{false};
@@ -494,6 +516,116 @@ BOOST_AUTO_TEST_CASE(a_monitor_started_by_a_low_priority_worker_runs_in_the_norm
     BOOST_TEST(test::eventually([&] { return second_ran.load(); }));
     for (int policy : policies)
         BOOST_TEST(policy == SCHED_OTHER);
+}
+
+namespace {
+
+/// Runs `io` until `done` holds or the patience runs out; true if it held.
+template <typename Pred>
+bool run_until(boost::asio::io_context& io, Pred done)
+{
+    const auto until = std::chrono::steady_clock::now() + test::patience;
+    while (!done() && std::chrono::steady_clock::now() < until) {
+        io.restart();
+        io.run_for(10ms);
+    }
+    return done();
+}
+
+/// A call of a few milliseconds from `io`'s thread, its completion counted in `done`.
+void submit_slow_call(ab::blocking_pool& pool, boost::asio::io_context& io, std::atomic<int>& done)
+{
+    ab::async_blocking(
+        pool, io.get_executor(), [] { std::this_thread::sleep_for(3ms); },
+        [&done](std::exception_ptr e) {
+            BOOST_TEST(!e);
+            ++done;
+        });
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(results_of_lowered_workers_reach_the_loop_through_a_courier_at_the_callers_priority)
+{
+    // Posting to an io_context wakes its loop while holding the loop's scheduler lock: a worker
+    // at nice +10 doing so is preempted by the loop it woke, and the loop waits for the lock
+    // until the worker gets a CPU again (milliseconds of loop lag in bench `mixed`). A lowered
+    // worker hands its batch to the pool's courier, started by the caller at its priority.
+    const int creator_nice = ad::this_thread_nice();
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    {
+        ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+        submit_slow_call(pool, io, done); // its worker moves to the low class after it
+        BOOST_REQUIRE(run_until(io, [&] { return done == 1; }));
+        for (int i = 0; i < 3; ++i) // submitted by this thread: the courier starts here
+            submit_slow_call(pool, io, done);
+        BOOST_REQUIRE(run_until(io, [&] { return done == 4; }));
+        const std::vector<thread_stat> couriers = threads_named("ab-courier");
+        BOOST_REQUIRE(couriers.size() == 1u);
+        BOOST_TEST(couriers[0].policy == SCHED_OTHER);
+        BOOST_TEST(couriers[0].nice == creator_nice);
+    }
+    BOOST_TEST(threads_named("ab-courier").empty()); // joined with the pool
+}
+
+BOOST_AUTO_TEST_CASE(a_joined_pool_leaves_no_batch_at_its_courier)
+{
+    // join() returns once the courier has posted every batch handed to it: the loop, run after
+    // join(), gets every result.
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    ab::blocking_pool pool({.max_threads = 4, .worker_scheduling = ab::os_scheduling::low});
+    submit_slow_call(pool, io, done);
+    BOOST_REQUIRE(run_until(io, [&] { return done == 1; }));
+    constexpr int calls = 40;
+    for (int i = 0; i < calls; ++i)
+        submit_slow_call(pool, io, done);
+    pool.join();
+    BOOST_TEST(run_until(io, [&] { return done == calls + 1; }));
+    BOOST_TEST(io.run_for(0ms) == 0u); // nothing was left behind, and no work is outstanding
+}
+
+BOOST_AUTO_TEST_CASE(an_io_context_destroyed_while_the_courier_holds_its_batch_destroys_the_handlers)
+{
+    // The context's shutdown waits for a batch on its way through the courier, then destroys
+    // the handlers it never ran; nothing touches the context afterwards (ASan, TSan).
+    ab::blocking_pool pool({.max_threads = 4, .worker_scheduling = ab::os_scheduling::low});
+    for (int round = 0; round < 10; ++round) {
+        std::atomic<int> done{0}, destroyed{0};
+        {
+            boost::asio::io_context io;
+            submit_slow_call(pool, io, done);
+            BOOST_REQUIRE(run_until(io, [&] { return done == 1; }));
+            struct counts_destruction {
+                std::atomic<int>* destroyed;
+                std::atomic<int>* done;
+                counts_destruction(std::atomic<int>& d, std::atomic<int>& n)
+                    : destroyed(&d)
+                    , done(&n)
+                {
+                }
+                counts_destruction(counts_destruction&& o) noexcept
+                    : destroyed(std::exchange(o.destroyed, nullptr))
+                    , done(o.done)
+                {
+                }
+                ~counts_destruction()
+                {
+                    if (destroyed)
+                        ++*destroyed;
+                }
+                void operator()(std::exception_ptr) { ++*done; }
+            };
+            for (int i = 0; i < 8; ++i)
+                ab::async_blocking(
+                    pool, io.get_executor(),
+                    [round] { std::this_thread::sleep_for(std::chrono::microseconds(500 * round)); },
+                    counts_destruction(destroyed, done));
+        } // destroyed while results arrive
+        BOOST_TEST(destroyed.load() == 8);
+        BOOST_TEST(done.load() == 1);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

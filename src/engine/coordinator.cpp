@@ -32,6 +32,9 @@ constexpr std::chrono::milliseconds leave_grace{5};
 constexpr std::chrono::milliseconds lower_after_call{1};
 // A lowered worker returns to normal only while the pool's slow_share is below this (of 256).
 constexpr unsigned restore_below_slow_share = 16;
+// This thread is a worker in a lowered OS scheduling class: its io_context posts go through
+// the courier (see courier.hpp).
+thread_local bool worker_lowered = false;
 // The engine whose call's completion handler this thread is running (see completion_scope).
 thread_local const engine* completing_for = nullptr;
 // Set while this thread must never wait for room in a pool: stop() and the monitor delivering.
@@ -104,6 +107,11 @@ const engine* engine::handing_back() noexcept
     return aborting_for ? aborting_for : current_engine;
 }
 
+bool engine::hand_to_courier(caller_registry& registry) const noexcept
+{
+    return coordinator::of(*this).hand_to_courier(registry);
+}
+
 void engine::work_started() noexcept
 {
     coordinator::of(*this).work_started();
@@ -166,6 +174,9 @@ coordinator::~coordinator()
     std::thread m = monitor_.stop_locked();
     if (m.joinable())
         m.detach();
+    std::thread c = courier_.stop();
+    if (c.joinable())
+        c.detach();
 }
 
 void coordinator::release() noexcept
@@ -260,6 +271,8 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
 
     std::unique_lock lk(mutex_);
     collect_inbox_locked(); // earlier calls go first
+    if (courier_wanted_ && !courier_started_ && !running_in_this_thread() && !worker_lowered)
+        start_courier_locked();
     ++counters_.totals.submitted;
     if (!accepting_locked(op)) {
         ++counters_.totals.rejected;
@@ -653,6 +666,8 @@ void coordinator::shutdown() noexcept
     detach_threads_ = true;
     state_ = pool_state::joined;
     std::thread m = monitor_.stop_locked();
+    // Detached workers may still hand it batches until it ends; then they post themselves.
+    std::thread c = courier_.stop();
     lk.unlock();
     if (m.joinable()) {
         if (m.get_id() == std::this_thread::get_id())
@@ -660,6 +675,35 @@ void coordinator::shutdown() noexcept
         else
             m.join();
     }
+    if (c.joinable())
+        c.detach(); // it ends once it has posted what it holds; it holds a reference meanwhile
+}
+
+// ---------------------------------------------------------------------------------------------
+// Courier
+
+bool coordinator::hand_to_courier(caller_registry& registry) const noexcept
+{
+    if (current_engine != this || !worker_lowered)
+        return false;
+    registry.add_ref(); // the courier's, until it has posted
+    if (courier_.hand_over(&registry))
+        return true;
+    registry.release();
+    return false;
+}
+
+void coordinator::start_courier_locked() noexcept
+{
+    // Started by a caller, so it runs at the caller's priority; a lowered worker could not give
+    // its thread a higher one than its own without CAP_SYS_NICE. Tried once: without it, lowered
+    // workers post themselves, as every thread did before.
+    courier_started_ = true;
+    if (state_ >= pool_state::stopped)
+        return;
+    add_ref(); // the courier thread's
+    if (!courier_.start([this] { release(); }))
+        release(); // not the last: the caller's is held
 }
 
 void coordinator::join_threads(std::unique_lock<std::mutex>& lk)
@@ -671,10 +715,14 @@ void coordinator::join_threads(std::unique_lock<std::mutex>& lk)
     threads_gone_cv_.wait(
         lk, [&] { return workers_.threads() == 0 && workers_.starting() == 0 && departing_ == 0 && aborting_ == 0; });
     std::thread m = monitor_.stop_locked();
+    // No worker is left to hand it a batch; it posts what it holds before it ends.
+    std::thread c = courier_.stop();
     state_ = pool_state::joined;
     lk.unlock();
     if (m.joinable())
         m.join();
+    if (c.joinable())
+        c.join();
     lk.lock();
 }
 
@@ -864,9 +912,11 @@ void coordinator::worker_loop(worker* self)
         lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
     else if (adapts)
         stuck_lowered = lowered = !restore_this_thread(worker_base_nice_); // its creator's class may be lower
+    worker_lowered = lowered;
     run_hook(options_.on_thread_start, "on_thread_start");
 
     std::unique_lock lk(mutex_);
+    courier_wanted_ = courier_wanted_ || lowered;
     operation* finished = nullptr; // ran; its result is handed back outside the lock
     bool delivered = false;        // a result was handed back since the lock was last held
     // The reading that ends a call starts the next; tiny calls are timed one in 16.
@@ -977,8 +1027,10 @@ void coordinator::worker_loop(worker* self)
                 lowered = !restore_this_thread(worker_base_nice_);
                 stuck_lowered = lowered;
             }
+            worker_lowered = lowered;
         }
         lk.lock();
+        courier_wanted_ = courier_wanted_ || lowered;
         finish_call_locked(self, op, outcome, ran);
         finished = op;
     }
@@ -997,6 +1049,7 @@ void coordinator::worker_loop(worker* self)
         start_threads(grow);
     run_hook(options_.on_thread_stop, "on_thread_stop");
     current_engine = nullptr;
+    worker_lowered = false;
     lk.lock();
     --departing_;
     if (workers_.threads() == 0 && workers_.starting() == 0 && departing_ == 0)

@@ -4,6 +4,7 @@
 #define ASIO_BLOCKING_SRC_ENGINE_COORDINATOR_HPP
 
 #include "counters.hpp"
+#include "courier.hpp"
 #include "deadline_set.hpp"
 #include "growth_policy.hpp"
 #include "lane_gate.hpp"
@@ -85,6 +86,7 @@ public:
     std::size_t thread_count() const noexcept { return threads_observed_.load(std::memory_order_relaxed); }
     void work_started() noexcept;
     void work_finished() noexcept;
+    bool hand_to_courier(caller_registry& registry) const noexcept;
 
 private:
     enum class pool_state : unsigned char { running, draining, stopped, joined };
@@ -151,6 +153,10 @@ private:
     /// The figures, if a sample stands for the running calls at `now`.
     bool cpu_figures_fresh_locked(steady_time now) const noexcept;
 
+    // Courier.
+    /// On a caller's thread: starts the courier once a worker has been lowered.
+    void start_courier_locked() noexcept;
+
     // Monitor.
     void schedule_monitor_locked(steady_time at);
     steady_time monitor_tick(std::unique_lock<std::mutex>& lk, steady_time now);
@@ -177,6 +183,10 @@ private:
     worker_set workers_;
     monitor monitor_;
     monitor::tick_fn tick_;
+    // Thread-safe: lowered workers hand it batches without the lock.
+    mutable courier courier_;
+    bool courier_wanted_ = false;                        // a worker has run in a lowered class
+    bool courier_started_ = false;                       // tried once, from a caller's thread
     steady_time growth_recheck_at_ = steady_time::max(); // a growth look is scheduled then
 
     std::size_t handed_off_ = 0; // given to a parked worker that has not woken yet

@@ -138,6 +138,12 @@ public:
     /// claimed elsewhere to finish delivering, then destroys the claimed ones' handlers.
     void shutdown() noexcept;
 
+    /// For the courier a lowered worker handed this registry to: posts the pending batch as
+    /// deliver_batched would have, then lets go of the registry (sending_ and reference).
+    void post_handed_batch() noexcept;
+    /// The courier's link while this registry's batch waits for it (one hand-over per batch).
+    caller_registry* courier_next_ = nullptr;
+
     // The memory of the one pending batch's queue entry (see completion_allocator).
     void* lend_completion_memory(std::size_t size, std::size_t align) noexcept;
     bool take_back_completion_memory(void* p) noexcept;

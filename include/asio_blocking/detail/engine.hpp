@@ -11,6 +11,8 @@
 
 namespace asio_blocking::detail {
 
+class caller_registry;
+
 /// Test seam: while positive, each thread start fails with EAGAIN and decrements it.
 extern std::atomic<int> inject_thread_start_failures;
 
@@ -47,6 +49,12 @@ public:
     /// The engine calling an operation's `complete()` or `abort()` on this thread: how an
     /// operation learns its pool when handed back, without keeping a pointer to it while queued.
     static const engine* handing_back() noexcept;
+
+    /// On one of this engine's workers in a lowered OS scheduling class: has the pool's courier
+    /// post `registry`'s pending batch (its `sending_` count taken; the courier takes a
+    /// reference) from a thread at normal
+    /// priority, and returns true. False elsewhere, or without a courier: post it yourself.
+    bool hand_to_courier(caller_registry& registry) const noexcept;
 
     /// Tracked executors count as outstanding work, and keep the engine alive: a call delivering
     /// elsewhere may still hold one after the pool object and its threads are gone.
