@@ -9,6 +9,15 @@ namespace asio_blocking::detail {
 /// How much `os_scheduling::low` raises a worker's nice value above the pool creator's.
 inline constexpr int low_scheduling_nice_increment = 10;
 
+/// The time slice a `low` worker asks the kernel for, where it can (EEVDF, Linux 6.12 and later;
+/// earlier kernels ignore it). The default slice (0.75 ms per log2 of the CPUs, up to 3 ms) is
+/// how long a running worker may keep a CPU that an event loop just woken is waiting for.
+inline constexpr unsigned low_scheduling_slice_us = 100;
+
+/// The calling thread's time slice in microseconds as the kernel reports it (sched_getattr:
+/// Linux 6.12 and later); 0 where it does not.
+unsigned this_thread_slice_us() noexcept;
+
 /// The calling thread's nice value (Linux keeps one per thread).
 int this_thread_nice() noexcept;
 

@@ -323,6 +323,7 @@ namespace {
 struct seen {
     int policy;
     thread_stat stat;
+    unsigned slice_us;
 };
 
 seen scheduling_of(ab::blocking_pool& pool)
@@ -330,7 +331,7 @@ seen scheduling_of(ab::blocking_pool& pool)
     return ab::async_blocking(
                pool.get_executor(),
                [] {
-                   return seen{sched_getscheduler(0), read_thread_stat()};
+                   return seen{sched_getscheduler(0), read_thread_stat(), ad::this_thread_slice_us()};
                },
                boost::asio::use_future)
         .get();
@@ -377,6 +378,13 @@ BOOST_AUTO_TEST_CASE(workers_run_in_the_os_scheduling_class_the_options_name)
     BOOST_TEST(low.after.policy == SCHED_BATCH);
     BOOST_TEST(low.after.stat.policy == SCHED_BATCH);
     BOOST_TEST(low.after.stat.nice == std::min(creator_nice + ad::low_scheduling_nice_increment, 19));
+    // A short time slice, where the kernel takes one (EEVDF custom slices: Linux 6.12).
+    const unsigned creator_slice = ad::this_thread_slice_us();
+    BOOST_TEST_MESSAGE("time slice: creator " << creator_slice << " us, low worker " << low.after.slice_us << " us");
+    if (creator_slice != 0) {
+        BOOST_TEST(low.first.slice_us == creator_slice);
+        BOOST_TEST(low.after.slice_us == ad::low_scheduling_slice_us);
+    }
 
     const first_and_after idle = run_in(ab::os_scheduling::idle);
     BOOST_TEST(idle.first.policy == creator_policy);
@@ -419,6 +427,7 @@ BOOST_AUTO_TEST_CASE(a_lowered_worker_serves_tiny_calls_at_normal_priority_again
         if (may_raise) {
             BOOST_TEST(back.policy == creator_policy);
             BOOST_TEST(back.stat.nice == creator_nice);
+            BOOST_TEST(back.slice_us == ad::this_thread_slice_us()); // the default slice again
         } else {
             BOOST_TEST((back.policy == SCHED_IDLE || back.stat.nice > creator_nice));
         }
