@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sched.h>
 #include <sstream>
 #include <string>
@@ -65,10 +66,13 @@ struct thread_stat {
     int nice = 100;
 };
 
-thread_stat read_thread_stat()
+/// Reads a /proc/.../stat file; nullopt if it is gone (the thread has exited).
+std::optional<thread_stat> read_thread_stat(const std::filesystem::path& file)
 {
-    std::ifstream in("/proc/thread-self/stat");
+    std::ifstream in(file);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.empty())
+        return std::nullopt;
     // The command name (field 2) may hold spaces: fields are counted after its closing ')'.
     std::istringstream rest(text.substr(text.rfind(')') + 2));
     std::string field;
@@ -80,6 +84,11 @@ thread_stat read_thread_stat()
             s.policy = std::stoi(field);
     }
     return s;
+}
+
+thread_stat read_thread_stat()
+{
+    return read_thread_stat("/proc/thread-self/stat").value_or(thread_stat{});
 }
 
 } // namespace
@@ -479,20 +488,8 @@ std::vector<thread_stat> threads_named(const std::string& name)
         std::getline(comm, n);
         if (n != name)
             continue;
-        std::ifstream in(task.path() / "stat");
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (text.empty())
-            continue; // it has just exited
-        std::istringstream rest(text.substr(text.rfind(')') + 2));
-        std::string field;
-        thread_stat s;
-        for (int f = 3; rest >> field; ++f) {
-            if (f == 19)
-                s.nice = std::stoi(field);
-            if (f == 41)
-                s.policy = std::stoi(field);
-        }
-        found.push_back(s);
+        if (std::optional<thread_stat> s = read_thread_stat(task.path() / "stat"))
+            found.push_back(*s);
     }
     return found;
 }
