@@ -14,7 +14,11 @@
 #                           call ends exactly once, none stranded in the inbox or the queue, a
 #                           push after close refused; with one worker and the locked path, and
 #                           with two workers (-DWORKERS=2); and each bug planted in it must be
-#                           found.
+#                           found;
+#   courier.pml           - lowered workers handing io_context batches to the courier: each
+#                           batch posted exactly once, none stranded, the courier ends, with
+#                           stop() after the workers (join) or concurrent with them (-DSTOP_EARLY,
+#                           the detach path); and each bug planted in it must be found.
 # pan.c is compiled with -O0: for these state spaces compiling it optimised takes longer than
 # the search it would speed up.
 set -euo pipefail
@@ -22,14 +26,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-check_planted() { # model, bug: spin must find a violation with the bug planted
-    spin -D"$2" -a "$here/$1.pml" > /dev/null
+check_planted() { # model bug [spin options]: spin must find a violation with the bug planted
+    local model="$1" bug="$2"
+    shift 2
+    spin -D"$bug" "$@" -a "$here/$model.pml" > /dev/null
     gcc -O0 -w -DSAFETY -DVECTORSZ=4096 -o pan pan.c
     if ./pan -m100000 | grep -q "errors: 0"; then
-        echo "spin found no violation in $1.pml with $2 planted: the model no longer checks it"
+        echo "spin found no violation in $model.pml with $bug planted: the model no longer checks it"
         exit 1
     fi
-    echo "$1 model: planted $2 found"
+    echo "$model model: planted $bug found${*:+ ($*)}"
 }
 check_model() { # model [spin options]: spin must find no violation
     local model="$1"
@@ -53,7 +59,13 @@ check_planted batched_delivery BUG_SHUTDOWN_IGNORES_SENDING
 for bug in BUG_CHECK_BEFORE_PUSH BUG_PARK_WITHOUT_COLLECT BUG_CLOSE_WITHOUT_COLLECT BUG_RELAXED_INBOX_CHECK; do
     check_planted submission_inbox "$bug"
 done
+for bug in BUG_SIGNAL_BEFORE_PUSH BUG_READ_SIGNAL_AFTER_LOOK; do
+    check_planted courier "$bug"
+done
+check_planted courier BUG_CLOSE_WHEN_NOT_EMPTY -DSTOP_EARLY
 check_model worker_lifecycle
 check_model batched_delivery
 check_model submission_inbox
 check_model submission_inbox -DWORKERS=2
+check_model courier
+check_model courier -DSTOP_EARLY
