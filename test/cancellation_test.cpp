@@ -161,25 +161,46 @@ BOOST_AUTO_TEST_CASE(stop_token_aware_fn_returns_early_on_cancellation)
     BOOST_TEST(saw_stop.load());
 }
 
+namespace {
+
+// A timeout that starts once `started` is set: on a slow machine a fixed timer may fire before
+// fn has started, and then cancels a queued call instead of abandoning a running one.
+asio::awaitable<void> timeout_after_start(const std::atomic<bool>& started, std::chrono::milliseconds timeout)
+{
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!started) {
+        timer.expires_after(1ms);
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+    timer.expires_after(timeout);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(timeout_with_awaitable_operators_completes_when_the_timer_fires)
 {
     asio::io_context io;
-    ab::blocking_pool pool;
+    // The worker starts late, as on a loaded machine: the timeout must still find fn running.
+    ab::blocking_pool pool({.on_thread_start = [] {
+        std::this_thread::sleep_for(50ms);
+    }});
     test::gate gate;
+    std::atomic<bool> started{false};
     std::optional<std::size_t> winner;
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
             auto ex = co_await asio::this_coro::executor;
-            asio::steady_timer timer(ex, 20ms);
             auto r = co_await (ab::async_blocking(
                                    pool, ex,
                                    [&] {
+                                       started = true;
                                        gate.wait();
                                        return 1;
                                    },
                                    asio::use_awaitable) ||
-                               timer.async_wait(asio::use_awaitable));
+                               timeout_after_start(started, 20ms));
             winner = r.index();
         },
         asio::detached);
