@@ -95,4 +95,10 @@ bool restore_this_thread(int base_nice) noexcept
     return sched_getscheduler(0) == SCHED_OTHER && this_thread_nice() <= base_nice;
 }
 
+bool this_thread_runs_below(int base_nice) noexcept
+{
+    const int policy = sched_getscheduler(0);
+    return policy == SCHED_BATCH || policy == SCHED_IDLE || this_thread_nice() > base_nice;
+}
+
 } // namespace asio_blocking::detail

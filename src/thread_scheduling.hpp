@@ -34,6 +34,10 @@ bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept;
 /// the thread keeps them. Returns whether the thread is back at normal.
 bool restore_this_thread(int base_nice) noexcept;
 
+/// Whether the calling thread runs below the normal class at `base_nice`: a higher nice value,
+/// or SCHED_BATCH or SCHED_IDLE (a thread started by a lowered worker inherits its class).
+bool this_thread_runs_below(int base_nice) noexcept;
+
 } // namespace asio_blocking::detail
 
 #endif

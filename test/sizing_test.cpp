@@ -15,6 +15,7 @@
 #include <asio_blocking/metrics.hpp>
 #include <asio_blocking/pool_options.hpp>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -634,6 +635,45 @@ BOOST_AUTO_TEST_CASE(an_io_context_destroyed_while_the_courier_holds_its_batch_d
         } // destroyed while results arrive
         BOOST_TEST(destroyed.load() == 8);
         BOOST_TEST(done.load() == 1);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_running_below_the_creators_priority_does_not_start_the_courier)
+{
+    // A pool at `normal` leaves its workers as created: one started by a lowered worker (here,
+    // to run a handler bound to it) runs at nice +10 in SCHED_BATCH without being a lowered
+    // worker. Its submit must not start the courier, which would then post at that priority
+    // for the pool's lifetime; the next submit from a thread at the creator's priority does.
+    const int creator_policy = sched_getscheduler(0);
+    const int creator_nice = ad::this_thread_nice();
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    ab::blocking_pool inheriting({.max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+    {
+        ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+        std::atomic<int> submitter_nice{creator_nice};
+        // The slow call lowers its worker, which then hands the handler to `inheriting`,
+        // starting that pool's thread in its own lowered class.
+        ab::async_blocking(
+            pool, io.get_executor(), [] { std::this_thread::sleep_for(3ms); },
+            boost::asio::bind_executor(inheriting.get_executor(), [&](std::exception_ptr e) {
+                BOOST_TEST(!e);
+                submitter_nice = ad::this_thread_nice();
+                for (int i = 0; i < 3; ++i)
+                    submit_slow_call(pool, io, done);
+            }));
+        BOOST_REQUIRE(run_until(io, [&] { return done == 3; }));
+        BOOST_TEST_MESSAGE("submitting thread's nice: " << submitter_nice.load());
+        for (const thread_stat& s : threads_named("ab-courier")) {
+            BOOST_TEST(s.policy == creator_policy);
+            BOOST_TEST(s.nice == creator_nice);
+        }
+        submit_slow_call(pool, io, done); // from this thread: the courier starts here
+        BOOST_REQUIRE(run_until(io, [&] { return done == 4; }));
+        const std::vector<thread_stat> couriers = threads_named("ab-courier");
+        BOOST_REQUIRE(couriers.size() == 1u);
+        BOOST_TEST(couriers[0].policy == creator_policy);
+        BOOST_TEST(couriers[0].nice == creator_nice);
     }
 }
 
