@@ -19,12 +19,19 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sstream>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace ab = asio_blocking;
@@ -433,6 +440,54 @@ BOOST_AUTO_TEST_CASE(a_lowered_worker_serves_tiny_calls_at_normal_priority_again
             BOOST_TEST((back.policy == SCHED_IDLE || back.stat.nice > creator_nice));
         }
     }
+}
+
+namespace {
+
+/// Has sched_setattr fail with ENOSYS in the calling thread and the threads it starts, as in
+/// gVisor (google/gvisor#264) and some seccomp sandboxes; true if the filter is in place.
+bool refuse_sched_setattr_in_this_thread()
+{
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sched_setattr, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_lowered_worker_returns_to_normal_where_sched_setattr_is_unavailable)
+{
+    // Where the sandbox has no sched_setattr, a worker still leaves SCHED_BATCH and its raised
+    // nice value through the calls that need no struct sched_attr.
+    if (!may_raise_priority())
+        return; // a nice value cannot come back down here in any case
+    const int creator_policy = sched_getscheduler(0);
+    const int creator_nice = ad::this_thread_nice();
+    bool filtered = false;
+    seen lowered{}, back{};
+    std::thread([&] { // the filter stays with this thread and the pool threads it starts
+        filtered = refuse_sched_setattr_in_this_thread();
+        if (!filtered)
+            return;
+        ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+        run_a_slow_call(pool);
+        lowered = scheduling_of(pool);
+        for (unsigned i = 0; i < 4 * ad::call_timer::tiny_calls_to_sample; ++i)
+            ab::async_blocking(
+                pool.get_executor(), [] {}, boost::asio::use_future)
+                .get();
+        back = scheduling_of(pool);
+    })
+        .join();
+    BOOST_REQUIRE(filtered);
+    BOOST_TEST(lowered.policy == SCHED_BATCH);
+    BOOST_TEST(back.policy == creator_policy);
+    BOOST_TEST(back.stat.nice == creator_nice);
 }
 
 BOOST_AUTO_TEST_CASE(min_threads_start_at_normal_priority)
