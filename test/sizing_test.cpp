@@ -26,7 +26,9 @@
 #include <iterator>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <mutex>
 #include <sched.h>
+#include <signal.h>
 #include <sstream>
 #include <string>
 #include <sys/prctl.h>
@@ -649,6 +651,91 @@ BOOST_AUTO_TEST_CASE(a_joined_pool_leaves_no_batch_at_its_courier)
     pool.join();
     BOOST_TEST(run_until(io, [&] { return done == calls + 1; }));
     BOOST_TEST(io.run_for(0ms) == 0u); // nothing was left behind, and no work is outstanding
+}
+
+namespace {
+
+// A thread sent `SIGUSR2` stays in this handler until a byte is written to the pipe: a courier
+// that cannot run (preempted, descheduled) for as long as a test needs.
+int hold_pipe[2] = {-1, -1};
+std::atomic<bool> thread_held{false};
+
+extern "C" void hold_in_signal_handler(int)
+{
+    const int saved = errno;
+    thread_held = true;
+    char c;
+    while (read(hold_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    errno = saved;
+}
+
+/// The id of this process's thread named `name`; 0 if there is none.
+pid_t tid_named(const std::string& name)
+{
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string n;
+        std::getline(comm, n);
+        if (n == name)
+            return static_cast<pid_t>(std::stoi(task.path().filename().string()));
+    }
+    return 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(concurrent_joins_both_return_only_once_the_courier_has_posted_every_batch)
+{
+    // "All member functions may be called concurrently": a second join() must not return while
+    // the first still waits for the courier to post what lowered workers handed it.
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    ab::blocking_pool pool({.max_threads = 2, .worker_scheduling = ab::os_scheduling::low});
+    submit_slow_call(pool, io, done); // lowers the worker
+    BOOST_REQUIRE(run_until(io, [&] { return done == 1; }));
+    submit_slow_call(pool, io, done); // from this thread: starts the courier
+    BOOST_REQUIRE(run_until(io, [&] { return done == 2; }));
+    const pid_t courier = tid_named("ab-courier");
+    BOOST_REQUIRE(courier != 0);
+
+    BOOST_REQUIRE(pipe(hold_pipe) == 0);
+    struct sigaction hold {
+    }, previous{};
+    hold.sa_handler = hold_in_signal_handler;
+    sigemptyset(&hold.sa_mask);
+    BOOST_REQUIRE(sigaction(SIGUSR2, &hold, &previous) == 0);
+    thread_held = false;
+    BOOST_REQUIRE(syscall(SYS_tgkill, getpid(), courier, SIGUSR2) == 0);
+    BOOST_REQUIRE(test::eventually([] { return thread_held.load(); }));
+
+    constexpr int calls = 4;
+    for (int i = 0; i < calls; ++i)
+        submit_slow_call(pool, io, done); // their batches wait at the held courier
+    std::mutex polling;
+    std::atomic<int> returned{0};
+    int seen_at_return[2] = {-1, -1};
+    std::vector<std::thread> joiners;
+    for (int j = 0; j < 2; ++j)
+        joiners.emplace_back([&, j] {
+            pool.join();
+            std::lock_guard lk(polling);
+            io.restart(); // run_until may have left it stopped, out of work
+            io.poll();    // runs every result posted by now
+            seen_at_return[j] = done.load();
+            ++returned;
+        });
+    // Neither join may return while the courier is held: give either the chance to.
+    (void)test::eventually([&] { return returned > 0; }, 500ms);
+    const char byte = 0;
+    BOOST_REQUIRE(write(hold_pipe[1], &byte, 1) == 1);
+    for (std::thread& t : joiners)
+        t.join();
+    sigaction(SIGUSR2, &previous, nullptr);
+    close(hold_pipe[0]);
+    close(hold_pipe[1]);
+    BOOST_TEST(seen_at_return[0] == 2 + calls);
+    BOOST_TEST(seen_at_return[1] == 2 + calls);
 }
 
 BOOST_AUTO_TEST_CASE(an_io_context_destroyed_while_the_courier_holds_its_batch_destroys_the_handlers)
