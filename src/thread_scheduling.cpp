@@ -102,10 +102,12 @@ bool restore_this_thread(int base_nice) noexcept
     return sched_getscheduler(0) == SCHED_OTHER && this_thread_nice() <= base_nice;
 }
 
-bool this_thread_runs_below(int base_nice) noexcept
+bool this_thread_runs_lowered(int base_nice) noexcept
 {
     const int policy = sched_getscheduler(0);
-    return policy == SCHED_BATCH || policy == SCHED_IDLE || this_thread_nice() > base_nice;
+    const int nice = this_thread_nice();
+    return policy == SCHED_BATCH || policy == SCHED_IDLE ||
+           (nice > base_nice && nice >= std::min(base_nice + low_scheduling_nice_increment, 19));
 }
 
 } // namespace asio_blocking::detail

@@ -826,6 +826,29 @@ BOOST_AUTO_TEST_CASE(a_thread_running_below_the_creators_priority_does_not_start
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_caller_slightly_below_the_creators_priority_still_starts_the_courier)
+{
+    // An event loop at nice +1 against the pool's creator is a caller, not a lowered thread: the
+    // courier runs at its priority rather than not at all.
+    const int creator_nice = ad::this_thread_nice();
+    if (creator_nice + 1 >= std::min(creator_nice + ad::low_scheduling_nice_increment, 19))
+        return; // no nice value between the creator's and the low class's
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+    submit_slow_call(pool, io, done); // lowers the worker
+    BOOST_REQUIRE(run_until(io, [&] { return done == 1; }));
+    std::thread([&] {
+        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), creator_nice + 1);
+        for (int i = 0; i < 3; ++i)
+            submit_slow_call(pool, io, done);
+    }).join();
+    BOOST_REQUIRE(run_until(io, [&] { return done == 4; }));
+    const std::vector<thread_stat> couriers = threads_named("ab-courier");
+    BOOST_REQUIRE(couriers.size() == 1u);
+    BOOST_TEST(couriers[0].nice == creator_nice + 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Growth with CPU figures: the pure policy, on synthetic snapshots
 

@@ -271,10 +271,10 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
 
     std::unique_lock lk(mutex_);
     collect_inbox_locked(); // earlier calls go first
-    // Not from a thread below the creator's priority either (another pool's thread started by a
-    // lowered worker, a monitor that could not restore itself): the courier would inherit it.
+    // Not from a thread in a lowered class either (another pool's thread started by a lowered
+    // worker, a monitor that could not restore itself): the courier would inherit it.
     if (courier_wanted_ && !courier_started_ && !running_in_this_thread() && !worker_lowered &&
-        !this_thread_runs_below(worker_base_nice_))
+        !this_thread_runs_lowered(worker_base_nice_))
         start_courier_locked();
     ++counters_.totals.submitted;
     if (!accepting_locked(op)) {
