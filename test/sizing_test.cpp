@@ -699,12 +699,33 @@ BOOST_AUTO_TEST_CASE(concurrent_joins_both_return_only_once_the_courier_has_post
     const pid_t courier = tid_named("ab-courier");
     BOOST_REQUIRE(courier != 0);
 
-    BOOST_REQUIRE(pipe(hold_pipe) == 0);
-    struct sigaction hold {
-    }, previous{};
-    hold.sa_handler = hold_in_signal_handler;
-    sigemptyset(&hold.sa_mask);
-    BOOST_REQUIRE(sigaction(SIGUSR2, &hold, &previous) == 0);
+    // Released (and the handler put back) on every way out, before the pool joins the courier.
+    struct courier_hold {
+        struct sigaction previous {};
+        bool installed = false;
+        courier_hold()
+        {
+            struct sigaction hold {};
+            hold.sa_handler = hold_in_signal_handler;
+            sigemptyset(&hold.sa_mask);
+            installed = pipe(hold_pipe) == 0 && sigaction(SIGUSR2, &hold, &previous) == 0;
+        }
+        void release() const
+        {
+            const char byte = 0;
+            (void)!write(hold_pipe[1], &byte, 1);
+        }
+        ~courier_hold()
+        {
+            release();
+            if (installed)
+                sigaction(SIGUSR2, &previous, nullptr);
+            for (int& fd : hold_pipe)
+                if (fd >= 0)
+                    close(std::exchange(fd, -1));
+        }
+    } hold;
+    BOOST_REQUIRE(hold.installed);
     thread_held = false;
     BOOST_REQUIRE(syscall(SYS_tgkill, getpid(), courier, SIGUSR2) == 0);
     BOOST_REQUIRE(test::eventually([] { return thread_held.load(); }));
@@ -733,13 +754,9 @@ BOOST_AUTO_TEST_CASE(concurrent_joins_both_return_only_once_the_courier_has_post
         });
     // Neither join may return while the courier is held: give either the chance to.
     (void)test::eventually([&] { return returned > 0; }, 500ms);
-    const char byte = 0;
-    BOOST_REQUIRE(write(hold_pipe[1], &byte, 1) == 1);
+    hold.release();
     for (std::thread& t : joiners)
         t.join();
-    sigaction(SIGUSR2, &previous, nullptr);
-    close(hold_pipe[0]);
-    close(hold_pipe[1]);
     BOOST_TEST(seen_at_return[0] == 2 + calls);
     BOOST_TEST(seen_at_return[1] == 2 + calls);
     BOOST_TEST(errors.load() == 0);
