@@ -90,9 +90,24 @@ bool restore_this_thread(int base_nice) noexcept
     // sched_setscheduler keeps. Lowering the nice value or leaving SCHED_IDLE may be refused
     // (no CAP_SYS_NICE): then at least SCHED_BATCH and the slice go.
     const int nice = this_thread_nice();
-    if (!set_fair_class(SCHED_OTHER, std::min(nice, base_nice), 0))
-        (void)set_fair_class(SCHED_OTHER, nice, 0);
+    if (!set_fair_class(SCHED_OTHER, std::min(nice, base_nice), 0) && !set_fair_class(SCHED_OTHER, nice, 0)) {
+        // No sched_setattr (gVisor, seccomp sandboxes): the calls that need no sched_attr.
+        sched_param param{};
+        const int policy = sched_getscheduler(0);
+        if (policy == SCHED_BATCH || policy == SCHED_IDLE)
+            sched_setscheduler(0, SCHED_OTHER, &param);
+        if (this_thread_nice() > base_nice)
+            setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), base_nice);
+    }
     return sched_getscheduler(0) == SCHED_OTHER && this_thread_nice() <= base_nice;
+}
+
+bool this_thread_runs_lowered(int base_nice) noexcept
+{
+    const int policy = sched_getscheduler(0);
+    const int nice = this_thread_nice();
+    return policy == SCHED_BATCH || policy == SCHED_IDLE ||
+           (nice > base_nice && nice >= std::min(base_nice + low_scheduling_nice_increment, 19));
 }
 
 } // namespace asio_blocking::detail

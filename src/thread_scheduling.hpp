@@ -34,6 +34,11 @@ bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept;
 /// the thread keeps them. Returns whether the thread is back at normal.
 bool restore_this_thread(int base_nice) noexcept;
 
+/// Whether the calling thread runs in a class a lowered worker has (a thread started by one
+/// inherits it): SCHED_BATCH, SCHED_IDLE, or `low`'s nice value above `base_nice`. A thread
+/// merely a little below `base_nice` (an event loop at nice 5 in a pool made at 0) is not.
+bool this_thread_runs_lowered(int base_nice) noexcept;
+
 } // namespace asio_blocking::detail
 
 #endif

@@ -15,16 +15,26 @@
 #include <asio_blocking/metrics.hpp>
 #include <asio_blocking/pool_options.hpp>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <mutex>
 #include <optional>
 #include <sched.h>
+#include <signal.h>
 #include <sstream>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace ab = asio_blocking;
@@ -443,6 +453,54 @@ BOOST_AUTO_TEST_CASE(a_lowered_worker_serves_tiny_calls_at_normal_priority_again
     }
 }
 
+namespace {
+
+/// Has sched_setattr fail with ENOSYS in the calling thread and the threads it starts, as in
+/// gVisor (google/gvisor#264) and some seccomp sandboxes; true if the filter is in place.
+bool refuse_sched_setattr_in_this_thread()
+{
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sched_setattr, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_lowered_worker_returns_to_normal_where_sched_setattr_is_unavailable)
+{
+    // Where the sandbox has no sched_setattr, a worker still leaves SCHED_BATCH and its raised
+    // nice value through the calls that need no struct sched_attr.
+    if (!may_raise_priority())
+        return; // a nice value cannot come back down here in any case
+    const int creator_policy = sched_getscheduler(0);
+    const int creator_nice = ad::this_thread_nice();
+    bool filtered = false;
+    seen lowered{}, back{};
+    std::thread([&] { // the filter stays with this thread and the pool threads it starts
+        filtered = refuse_sched_setattr_in_this_thread();
+        if (!filtered)
+            return;
+        ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+        run_a_slow_call(pool);
+        lowered = scheduling_of(pool);
+        for (unsigned i = 0; i < 4 * ad::call_timer::tiny_calls_to_sample; ++i)
+            ab::async_blocking(
+                pool.get_executor(), [] {}, boost::asio::use_future)
+                .get();
+        back = scheduling_of(pool);
+    })
+        .join();
+    BOOST_REQUIRE(filtered);
+    BOOST_TEST(lowered.policy == SCHED_BATCH);
+    BOOST_TEST(back.policy == creator_policy);
+    BOOST_TEST(back.stat.nice == creator_nice);
+}
+
 BOOST_AUTO_TEST_CASE(min_threads_start_at_normal_priority)
 {
     // Threads kept warm for latency-sensitive calls serve them at normal priority.
@@ -592,6 +650,115 @@ BOOST_AUTO_TEST_CASE(a_joined_pool_leaves_no_batch_at_its_courier)
     BOOST_TEST(io.run_for(0ms) == 0u); // nothing was left behind, and no work is outstanding
 }
 
+namespace {
+
+// A thread sent `SIGUSR2` stays in this handler until a byte is written to the pipe: a courier
+// that cannot run (preempted, descheduled) for as long as a test needs.
+int hold_pipe[2] = {-1, -1};
+std::atomic<bool> thread_held{false};
+
+extern "C" void hold_in_signal_handler(int)
+{
+    const int saved = errno;
+    thread_held = true;
+    char c;
+    while (read(hold_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    errno = saved;
+}
+
+/// The id of this process's thread named `name`; 0 if there is none.
+pid_t tid_named(const std::string& name)
+{
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string n;
+        std::getline(comm, n);
+        if (n == name)
+            return static_cast<pid_t>(std::stoi(task.path().filename().string()));
+    }
+    return 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(concurrent_joins_both_return_only_once_the_courier_has_posted_every_batch)
+{
+    // "All member functions may be called concurrently": a second join() must not return while
+    // the first still waits for the courier to post what lowered workers handed it.
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    ab::blocking_pool pool({.max_threads = 2, .worker_scheduling = ab::os_scheduling::low});
+    submit_slow_call(pool, io, done); // lowers the worker
+    BOOST_REQUIRE(run_until(io, [&] { return done == 1; }));
+    submit_slow_call(pool, io, done); // from this thread: starts the courier
+    BOOST_REQUIRE(run_until(io, [&] { return done == 2; }));
+    const pid_t courier = tid_named("ab-courier");
+    BOOST_REQUIRE(courier != 0);
+
+    // Released (and the handler put back) on every way out, before the pool joins the courier.
+    struct courier_hold {
+        struct sigaction previous {};
+        bool installed = false;
+        courier_hold()
+        {
+            struct sigaction hold {};
+            hold.sa_handler = hold_in_signal_handler;
+            sigemptyset(&hold.sa_mask);
+            installed = pipe(hold_pipe) == 0 && sigaction(SIGUSR2, &hold, &previous) == 0;
+        }
+        void release() const
+        {
+            const char byte = 0;
+            (void)!write(hold_pipe[1], &byte, 1);
+        }
+        ~courier_hold()
+        {
+            release();
+            if (installed)
+                sigaction(SIGUSR2, &previous, nullptr);
+            for (int& fd : hold_pipe)
+                if (fd >= 0)
+                    close(std::exchange(fd, -1));
+        }
+    } hold;
+    BOOST_REQUIRE(hold.installed);
+    thread_held = false;
+    BOOST_REQUIRE(syscall(SYS_tgkill, getpid(), courier, SIGUSR2) == 0);
+    BOOST_REQUIRE(test::eventually([] { return thread_held.load(); }));
+
+    constexpr int calls = 4;
+    std::atomic<int> errors{0}; // their handlers run on the joiners: no Boost.Test there
+    for (int i = 0; i < calls; ++i)
+        ab::async_blocking( // their batches wait at the held courier
+            pool, io.get_executor(), [] { std::this_thread::sleep_for(3ms); },
+            [&](std::exception_ptr e) {
+                errors += e ? 1 : 0;
+                ++done;
+            });
+    std::mutex polling;
+    std::atomic<int> returned{0};
+    int seen_at_return[2] = {-1, -1};
+    std::vector<std::thread> joiners;
+    for (int j = 0; j < 2; ++j)
+        joiners.emplace_back([&, j] {
+            pool.join();
+            std::lock_guard lk(polling);
+            io.restart(); // run_until may have left it stopped, out of work
+            io.poll();    // runs every result posted by now
+            seen_at_return[j] = done.load();
+            ++returned;
+        });
+    // Neither join may return while the courier is held: give either the chance to.
+    (void)test::eventually([&] { return returned > 0; }, 500ms);
+    hold.release();
+    for (std::thread& t : joiners)
+        t.join();
+    BOOST_TEST(seen_at_return[0] == 2 + calls);
+    BOOST_TEST(seen_at_return[1] == 2 + calls);
+    BOOST_TEST(errors.load() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(an_io_context_destroyed_while_the_courier_holds_its_batch_destroys_the_handlers)
 {
     // The context's shutdown waits for a batch on its way through the courier, then destroys
@@ -632,6 +799,68 @@ BOOST_AUTO_TEST_CASE(an_io_context_destroyed_while_the_courier_holds_its_batch_d
         BOOST_TEST(destroyed.load() == 8);
         BOOST_TEST(done.load() == 1);
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_running_below_the_creators_priority_does_not_start_the_courier)
+{
+    // A pool at `normal` leaves its workers as created: one started by a lowered worker (here,
+    // to run a handler bound to it) runs at nice +10 in SCHED_BATCH without being a lowered
+    // worker. Its submit must not start the courier, which would then post at that priority
+    // for the pool's lifetime; the next submit from a thread at the creator's priority does.
+    const int creator_policy = sched_getscheduler(0);
+    const int creator_nice = ad::this_thread_nice();
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    ab::blocking_pool inheriting({.max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+    {
+        ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+        std::atomic<int> submitter_nice{creator_nice};
+        // The slow call lowers its worker, which then hands the handler to `inheriting`,
+        // starting that pool's thread in its own lowered class.
+        ab::async_blocking(
+            pool, io.get_executor(), [] { std::this_thread::sleep_for(3ms); },
+            boost::asio::bind_executor(inheriting.get_executor(), [&](std::exception_ptr e) {
+                BOOST_TEST(!e);
+                submitter_nice = ad::this_thread_nice();
+                for (int i = 0; i < 3; ++i)
+                    submit_slow_call(pool, io, done);
+            }));
+        BOOST_REQUIRE(run_until(io, [&] { return done == 3; }));
+        BOOST_TEST_MESSAGE("submitting thread's nice: " << submitter_nice.load());
+        for (const thread_stat& s : threads_named("ab-courier")) {
+            BOOST_TEST(s.policy == creator_policy);
+            BOOST_TEST(s.nice == creator_nice);
+        }
+        submit_slow_call(pool, io, done); // from this thread: the courier starts here
+        BOOST_REQUIRE(run_until(io, [&] { return done == 4; }));
+        const std::vector<thread_stat> couriers = threads_named("ab-courier");
+        BOOST_REQUIRE(couriers.size() == 1u);
+        BOOST_TEST(couriers[0].policy == creator_policy);
+        BOOST_TEST(couriers[0].nice == creator_nice);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_caller_slightly_below_the_creators_priority_still_starts_the_courier)
+{
+    // An event loop at nice +1 against the pool's creator is a caller, not a lowered thread: the
+    // courier runs at its priority rather than not at all.
+    const int creator_nice = ad::this_thread_nice();
+    if (creator_nice + 1 >= std::min(creator_nice + ad::low_scheduling_nice_increment, 19))
+        return; // no nice value between the creator's and the low class's
+    boost::asio::io_context io;
+    std::atomic<int> done{0};
+    ab::blocking_pool pool({.max_threads = 1, .worker_scheduling = ab::os_scheduling::low});
+    submit_slow_call(pool, io, done); // lowers the worker
+    BOOST_REQUIRE(run_until(io, [&] { return done == 1; }));
+    std::thread([&] {
+        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), creator_nice + 1);
+        for (int i = 0; i < 3; ++i)
+            submit_slow_call(pool, io, done);
+    }).join();
+    BOOST_REQUIRE(run_until(io, [&] { return done == 4; }));
+    const std::vector<thread_stat> couriers = threads_named("ab-courier");
+    BOOST_REQUIRE(couriers.size() == 1u);
+    BOOST_TEST(couriers[0].nice == creator_nice + 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -271,7 +271,10 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
 
     std::unique_lock lk(mutex_);
     collect_inbox_locked(); // earlier calls go first
-    if (courier_wanted_ && !courier_started_ && !running_in_this_thread() && !worker_lowered)
+    // Not from a thread in a lowered class either (another pool's thread started by a lowered
+    // worker, a monitor that could not restore itself): the courier would inherit it.
+    if (courier_wanted_ && !courier_started_ && !running_in_this_thread() && !worker_lowered &&
+        !this_thread_runs_lowered(worker_base_nice_))
         start_courier_locked();
     ++counters_.totals.submitted;
     if (!accepting_locked(op)) {
@@ -714,16 +717,25 @@ void coordinator::join_threads(std::unique_lock<std::mutex>& lk)
     room_cv_.notify_all();
     threads_gone_cv_.wait(
         lk, [&] { return workers_.threads() == 0 && workers_.starting() == 0 && departing_ == 0 && aborting_ == 0; });
+    if (state_ == pool_state::joined) {
+        // Another join() took the monitor and the courier: return once it has joined them too,
+        // not while the courier may still hold batches.
+        threads_gone_cv_.wait(lk, [&] { return !joining_helpers_; });
+        return;
+    }
     std::thread m = monitor_.stop_locked();
     // No worker is left to hand it a batch; it posts what it holds before it ends.
     std::thread c = courier_.stop();
     state_ = pool_state::joined;
+    joining_helpers_ = true;
     lk.unlock();
     if (m.joinable())
         m.join();
     if (c.joinable())
         c.join();
     lk.lock();
+    joining_helpers_ = false;
+    threads_gone_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -187,6 +187,7 @@ private:
     mutable courier courier_;
     bool courier_wanted_ = false;                        // a worker has run in a lowered class
     bool courier_started_ = false;                       // tried once, from a caller's thread
+    bool joining_helpers_ = false;                       // a join() is joining the monitor and courier
     steady_time growth_recheck_at_ = steady_time::max(); // a growth look is scheduled then
 
     std::size_t handed_off_ = 0; // given to a parked worker that has not woken yet
