@@ -4,8 +4,10 @@
 #include <asio_blocking/detail/completion_allocator.hpp>
 #include <asio_blocking/detail/context_service.hpp>
 
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 
 #include <utility>
 
@@ -110,7 +112,34 @@ bool caller_registry::add(async_operation* op)
     if (head_)
         head_->link_prev_ = op;
     head_ = op;
+    if (op->caller_work_ == caller_work::kept_by_registry) {
+        ++kept_calls_;
+        // Only takes work here (an atomic increment), never gives any back.
+        [[maybe_unused]] context_work none = update_work_locked();
+    }
     return true;
+}
+
+caller_registry::context_work caller_registry::update_work_locked() noexcept
+{
+    const bool needed = alive_ && kept_calls_ > 0;
+    if (needed && !work_held_)
+        work_held_.emplace(
+            boost::asio::prefer(io_context().get_executor(), boost::asio::execution::outstanding_work.tracked));
+    else if (!needed && work_held_)
+        return std::exchange(work_held_, std::nullopt);
+    return std::nullopt;
+}
+
+void caller_registry::kept_call_sent() noexcept
+{
+    context_work release;
+    {
+        std::lock_guard lk(mutex_);
+        --kept_calls_;
+        release = update_work_locked();
+    }
+    // Outside the lock: giving back the last work stops the context, which locks and wakes it.
 }
 
 void caller_registry::unlink_locked(async_operation* op) noexcept
@@ -140,6 +169,8 @@ void caller_registry::deliver_batched(async_operation* op, boost::asio::io_conte
     {
         std::lock_guard lk(mutex_);
         unlink_locked(op);
+        if (op->caller_work_ == caller_work::kept_by_registry)
+            ++ready_kept_; // still counted in kept_calls_: the registry keeps its work until the batch runs
         op->finished_by_ = finished_by; // after the unlink: it shares link_prev_'s storage
         op->link_next_ = nullptr;
         (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
@@ -176,12 +207,18 @@ void caller_registry::post_batch(boost::asio::io_context& ctx) noexcept
 void caller_registry::run_batch()
 {
     async_operation* batch;
+    context_work release;
     {
         std::lock_guard lk(mutex_);
         batch = std::exchange(ready_head_, nullptr);
         ready_tail_ = nullptr;
         batch_posted_ = false; // completions arriving from now on start the next batch
+        kept_calls_ -= std::exchange(ready_kept_, 0);
+        release = update_work_locked();
     }
+    // Given back outside the lock. This batch runs as one of the context's handlers, which
+    // counts as work until it returns, so run() cannot return before its handlers have run.
+    release.reset();
     while (batch) {
         async_operation* op = batch;
         batch = op->link_next_; // read first: the op is freed before its handler runs
@@ -195,13 +232,20 @@ void caller_registry::run_batch()
                 bool post_now = false;
                 {
                     std::lock_guard lk(mutex_);
+                    std::size_t kept = 0;
                     async_operation* last = batch;
-                    while (last->link_next_)
-                        last = last->link_next_;
+                    for (;; last = last->link_next_) {
+                        kept += last->caller_work_ == caller_work::kept_by_registry;
+                        if (!last->link_next_)
+                            break;
+                    }
                     last->link_next_ = ready_head_;
                     if (!ready_head_)
                         ready_tail_ = last;
                     ready_head_ = batch;
+                    ready_kept_ += kept;
+                    kept_calls_ += kept;
+                    [[maybe_unused]] context_work none = update_work_locked(); // only takes work
                     post_now = !std::exchange(batch_posted_, true);
                 }
                 if (post_now)
@@ -258,7 +302,10 @@ void caller_registry::shutdown() noexcept
         orphans = std::exchange(ready_head_, nullptr);
         ready_tail_ = nullptr;
     }
+    kept_calls_ = ready_kept_ = 0;
+    context_work release = update_work_locked();
     lk.unlock();
+    release.reset(); // while the context is still alive: its services are shutting down
     while (async_operation* op = orphans) {
         orphans = op->link_next_;
         op->link_next_ = nullptr;
