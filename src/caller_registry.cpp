@@ -112,21 +112,23 @@ bool caller_registry::add(async_operation* op)
     if (head_)
         head_->link_prev_ = op;
     head_ = op;
-    if (op->caller_work_ == caller_work::kept_by_registry) {
-        ++kept_calls_;
-        // Only takes work here (an atomic increment), never gives any back.
-        [[maybe_unused]] context_work none = update_work_locked();
-    }
+    if (op->caller_work_ == caller_work::kept_by_registry && kept_calls_++ == 0)
+        take_work_locked();
     return true;
 }
 
-caller_registry::context_work caller_registry::update_work_locked() noexcept
+inline void caller_registry::take_work_locked() noexcept
 {
-    const bool needed = alive_ && kept_calls_ > 0;
-    if (needed && !work_held_)
-        work_held_.emplace(
-            boost::asio::prefer(io_context().get_executor(), boost::asio::execution::outstanding_work.tracked));
-    else if (!needed && work_held_)
+    // An atomic increment: cheap under the lock (giving work back may stop the context, which
+    // locks and wakes it, so that is done outside).
+    work_held_.emplace(
+        boost::asio::prefer(io_context().get_executor(), boost::asio::execution::outstanding_work.tracked));
+}
+
+inline caller_registry::context_work caller_registry::kept_calls_gone_locked(std::size_t n) noexcept
+{
+    kept_calls_ -= n;
+    if (kept_calls_ == 0)
         return std::exchange(work_held_, std::nullopt);
     return std::nullopt;
 }
@@ -136,10 +138,8 @@ void caller_registry::kept_call_sent() noexcept
     context_work release;
     {
         std::lock_guard lk(mutex_);
-        --kept_calls_;
-        release = update_work_locked();
+        release = kept_calls_gone_locked(1);
     }
-    // Outside the lock: giving back the last work stops the context, which locks and wakes it.
 }
 
 void caller_registry::unlink_locked(async_operation* op) noexcept
@@ -213,8 +213,8 @@ void caller_registry::run_batch()
         batch = std::exchange(ready_head_, nullptr);
         ready_tail_ = nullptr;
         batch_posted_ = false; // completions arriving from now on start the next batch
-        kept_calls_ -= std::exchange(ready_kept_, 0);
-        release = update_work_locked();
+        if (ready_kept_ != 0)
+            release = kept_calls_gone_locked(std::exchange(ready_kept_, 0));
     }
     // Given back outside the lock. This batch runs as one of the context's handlers, which
     // counts as work until it returns, so run() cannot return before its handlers have run.
@@ -244,8 +244,9 @@ void caller_registry::run_batch()
                         ready_tail_ = last;
                     ready_head_ = batch;
                     ready_kept_ += kept;
+                    if (kept_calls_ == 0 && kept != 0)
+                        take_work_locked();
                     kept_calls_ += kept;
-                    [[maybe_unused]] context_work none = update_work_locked(); // only takes work
                     post_now = !std::exchange(batch_posted_, true);
                 }
                 if (post_now)
@@ -303,7 +304,7 @@ void caller_registry::shutdown() noexcept
         ready_tail_ = nullptr;
     }
     kept_calls_ = ready_kept_ = 0;
-    context_work release = update_work_locked();
+    context_work release = std::exchange(work_held_, std::nullopt);
     lk.unlock();
     release.reset(); // while the context is still alive: its services are shutting down
     while (async_operation* op = orphans) {

@@ -189,9 +189,11 @@ private:
     /// Registers `op`; false if the context is already shutting down.
     bool add(async_operation* op);
     void unlink_locked(async_operation* op) noexcept;
-    /// Takes the context's work if calls need it and the registry holds none; returns the work
-    /// to give back, once the lock is released, if none needs it any longer.
-    [[nodiscard]] context_work update_work_locked() noexcept;
+    /// Takes one count of the context's work: kept_calls_ is rising from 0.
+    void take_work_locked() noexcept;
+    /// `n` calls whose work the registry keeps no longer need it; returns the work to give
+    /// back, once the lock is released, if no call needs it any longer.
+    [[nodiscard]] context_work kept_calls_gone_locked(std::size_t n) noexcept;
     /// A call whose work the registry keeps has been posted (or failed to be).
     void kept_call_sent() noexcept;
     /// Posts the batch runner (batch_posted_ already set); clears batch_posted_ if that fails.
@@ -216,7 +218,7 @@ private:
     // of those, how many are in the ready list (the next batch takes them).
     std::size_t kept_calls_ = 0;
     std::size_t ready_kept_ = 0;
-    context_work work_held_; // while kept_calls_ > 0
+    context_work work_held_; // exactly while kept_calls_ > 0
     std::shared_ptr<work_registry> work_ = std::make_shared<work_registry>();
 };
 

@@ -71,9 +71,9 @@ public:
     // before the op is submitted, when no other thread knows it yet).
     operation* next_ = nullptr;
     operation* prev_ = nullptr;
+    op_place place_ = op_place::none;
     // One byte, and so one memory location: its writers must be serialised as above, never
     // one under the lock and another outside it.
-    op_place place_ : 3 = op_place::none;
     priority priority_ : 2 = priority::normal;
     op_kind kind_ : 2 = op_kind::plain;
     /// In the engine's deadline set (a queue timeout was given).
@@ -86,8 +86,7 @@ protected:
     ~operation() = default;
 };
 
-static_assert(static_cast<unsigned>(op_place::abandoned) < (1u << 3) &&
-                  static_cast<unsigned>(priority::high) < (1u << 2) &&
+static_assert(static_cast<unsigned>(priority::high) < (1u << 2) &&
                   static_cast<unsigned>(op_kind::completion) < (1u << 2),
               "operation's flag bits must hold every value");
 
