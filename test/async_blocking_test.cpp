@@ -432,6 +432,38 @@ BOOST_AUTO_TEST_CASE(handler_runs_on_its_associated_executor)
     BOOST_TEST((handler_thread != std::this_thread::get_id()));
 }
 
+BOOST_AUTO_TEST_CASE(a_handler_bound_to_another_io_context_runs_there_and_both_run_calls_wait_for_it)
+{
+    // The handler's io_context (not the caller's) keeps running for the call through its own
+    // registry; the caller's keeps running through the call's work on it. An executor with
+    // property bits (here: a continuation) is still only its context.
+    test::gate gate;
+    asio::io_context caller, other;
+    ab::blocking_pool pool;
+    std::atomic<bool> handled{false};
+    std::thread::id handler_thread, other_id;
+    ab::async_blocking(
+        pool, caller.get_executor(), [&] { return gate.wait(); },
+        asio::bind_executor(asio::prefer(other.get_executor(), asio::execution::relationship.continuation),
+                            [&](std::exception_ptr, bool) {
+                                handler_thread = std::this_thread::get_id();
+                                handled = true;
+                            }));
+    std::thread other_thread([&] {
+        other_id = std::this_thread::get_id();
+        other.run(); // returns only once the handler ran
+    });
+    std::thread opener([&] {
+        test::eventually([&] { return gate.waiting() == 1; });
+        gate.open();
+    });
+    other_thread.join();
+    opener.join();
+    BOOST_TEST_REQUIRE(handled.load()); // other.run() returned, so the handler must have run
+    BOOST_TEST((handler_thread == other_id));
+    caller.run(); // the caller's work was given back once the handler ran
+}
+
 BOOST_AUTO_TEST_CASE(pool_executor_handler_runs_on_a_pool_thread)
 {
     ab::blocking_pool pool({.thread_name = "poolh"});
