@@ -99,7 +99,7 @@ namespace detail {
 
 context_service::context_service(boost::asio::execution_context& ctx)
     : boost::asio::execution_context::service(ctx)
-    , registry_(new caller_registry)
+    , registry_(new caller_registry(ctx))
 {
 }
 

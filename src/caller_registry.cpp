@@ -5,8 +5,10 @@
 #include <asio_blocking/detail/context_service.hpp>
 #include <asio_blocking/detail/engine.hpp>
 
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 
 #include <utility>
 
@@ -111,7 +113,34 @@ bool caller_registry::add(async_operation* op)
     if (head_)
         head_->link_prev_ = op;
     head_ = op;
+    if (op->caller_work_ == caller_work::kept_by_registry && kept_calls_++ == 0)
+        take_work_locked();
     return true;
+}
+
+inline void caller_registry::take_work_locked() noexcept
+{
+    // An atomic increment: cheap under the lock (giving work back may stop the context, which
+    // locks and wakes it, so that is done outside).
+    work_held_.emplace(
+        boost::asio::prefer(io_context().get_executor(), boost::asio::execution::outstanding_work.tracked));
+}
+
+inline caller_registry::context_work caller_registry::kept_calls_gone_locked(std::size_t n) noexcept
+{
+    kept_calls_ -= n;
+    if (kept_calls_ == 0)
+        return std::exchange(work_held_, std::nullopt);
+    return std::nullopt;
+}
+
+void caller_registry::kept_call_sent() noexcept
+{
+    context_work release;
+    {
+        std::lock_guard lk(mutex_);
+        release = kept_calls_gone_locked(1);
+    }
 }
 
 void caller_registry::unlink_locked(async_operation* op) noexcept
@@ -141,6 +170,8 @@ void caller_registry::deliver_batched(async_operation* op, boost::asio::io_conte
     {
         std::lock_guard lk(mutex_);
         unlink_locked(op);
+        if (op->caller_work_ == caller_work::kept_by_registry)
+            ++ready_kept_; // still counted in kept_calls_: the registry keeps its work until the batch runs
         op->finished_by_ = finished_by; // after the unlink: it shares link_prev_'s storage
         op->link_next_ = nullptr;
         (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
@@ -192,12 +223,18 @@ void caller_registry::post_batch(boost::asio::io_context& ctx) noexcept
 void caller_registry::run_batch()
 {
     async_operation* batch;
+    context_work release;
     {
         std::lock_guard lk(mutex_);
         batch = std::exchange(ready_head_, nullptr);
         ready_tail_ = nullptr;
         batch_posted_ = false; // completions arriving from now on start the next batch
+        if (ready_kept_ != 0)
+            release = kept_calls_gone_locked(std::exchange(ready_kept_, 0));
     }
+    // Given back outside the lock. This batch runs as one of the context's handlers, which
+    // counts as work until it returns, so run() cannot return before its handlers have run.
+    release.reset();
     while (batch) {
         async_operation* op = batch;
         batch = op->link_next_; // read first: the op is freed before its handler runs
@@ -211,13 +248,21 @@ void caller_registry::run_batch()
                 bool post_now = false;
                 {
                     std::lock_guard lk(mutex_);
+                    std::size_t kept = 0;
                     async_operation* last = batch;
-                    while (last->link_next_)
-                        last = last->link_next_;
+                    for (;; last = last->link_next_) {
+                        kept += last->caller_work_ == caller_work::kept_by_registry;
+                        if (!last->link_next_)
+                            break;
+                    }
                     last->link_next_ = ready_head_;
                     if (!ready_head_)
                         ready_tail_ = last;
                     ready_head_ = batch;
+                    ready_kept_ += kept;
+                    if (kept_calls_ == 0 && kept != 0)
+                        take_work_locked();
+                    kept_calls_ += kept;
                     post_now = !std::exchange(batch_posted_, true);
                 }
                 if (post_now)
@@ -274,7 +319,10 @@ void caller_registry::shutdown() noexcept
         orphans = std::exchange(ready_head_, nullptr);
         ready_tail_ = nullptr;
     }
+    kept_calls_ = ready_kept_ = 0;
+    context_work release = std::exchange(work_held_, std::nullopt);
     lk.unlock();
+    release.reset(); // while the context is still alive: its services are shutting down
     while (async_operation* op = orphans) {
         orphans = op->link_next_;
         op->link_next_ = nullptr;

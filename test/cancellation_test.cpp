@@ -112,6 +112,32 @@ BOOST_AUTO_TEST_CASE(terminal_cancellation_of_a_running_call_completes_at_once_a
     BOOST_TEST(finished.load());
 }
 
+BOOST_AUTO_TEST_CASE(io_context_run_waits_for_the_handler_of_a_call_abandoned_while_running)
+{
+    // The abandoned call's completion is posted while fn still runs: the io_context's work,
+    // which its registry keeps for the call, is given back only once that post is made.
+    for (int round = 0; round < 20; ++round) {
+        test::gate gate; // outlives the pool, whose worker may still be leaving it
+        asio::io_context io;
+        ab::blocking_pool pool;
+        asio::cancellation_signal signal;
+        outcome out;
+        ab::async_blocking(
+            pool, io.get_executor(), [&] { return gate.wait() ? 5 : 0; },
+            asio::bind_cancellation_slot(signal.slot(), out.handler()));
+        std::thread canceller([&] {
+            test::eventually([&] { return gate.waiting() == 1; });
+            signal.emit(asio::cancellation_type::terminal); // while run() waits, holding no handler
+        });
+        io.run();
+        canceller.join();
+        BOOST_TEST_REQUIRE(out.calls == 1);
+        BOOST_TEST(is_aborted(out.error));
+        gate.open();
+        BOOST_TEST(test::eventually([&] { return pool.metrics().busy_threads == 0; }));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(total_cancellation_is_not_honoured_once_fn_runs)
 {
     asio::io_context io;

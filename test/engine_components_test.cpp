@@ -215,7 +215,7 @@ BOOST_AUTO_TEST_CASE(lane_gate_admits_up_to_its_limit_then_holds_in_fifo_order)
     d::lane_state* lane = gate.add("db", 2);
     std::array<test_op, 4> ops;
     for (auto& op : ops)
-        op.lane_ = lane;
+        op.lane_ = d::lane_gate::index_of(lane);
     BOOST_TEST((gate.admit(&ops[0]) == d::lane_gate::verdict::admit));
     BOOST_TEST((gate.admit(&ops[1]) == d::lane_gate::verdict::admit));
     BOOST_TEST((gate.admit(&ops[2]) == d::lane_gate::verdict::hold));
@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(lane_gate_raised_limit_admits_several_and_counts_running)
     d::lane_state* lane = gate.add("fs", 1);
     std::array<test_op, 3> ops;
     for (auto& op : ops)
-        op.lane_ = lane;
+        op.lane_ = d::lane_gate::index_of(lane);
     for (auto& op : ops)
         (void)gate.admit(&op);
     gate.started(&ops[0]);

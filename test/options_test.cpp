@@ -20,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ab = asio_blocking;
 
@@ -246,6 +247,22 @@ BOOST_AUTO_TEST_CASE(set_limits_and_lane_limit_edge_values)
     BOOST_CHECK_THROW(one.set_limit(0), std::invalid_argument);
     one.set_limit(count_max);
     BOOST_TEST(serves_a_call(one.get_executor()));
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_has_at_most_65535_lanes_and_its_last_lane_counts_its_own_calls)
+{
+    // A queued call keeps its lane as a 16-bit index into the pool's lanes.
+    ab::blocking_pool pool;
+    std::vector<ab::lane> lanes;
+    lanes.reserve(65535);
+    for (int i = 0; i < 65535; ++i)
+        lanes.emplace_back(pool, 1);
+    BOOST_CHECK_THROW(ab::lane(pool, 1, "one too many"), std::length_error);
+    BOOST_TEST(serves_a_call(lanes.back().get_executor()));
+    BOOST_TEST(serves_a_call(lanes.back().get_executor()));
+    BOOST_TEST(lanes.back().metrics().completed == 2u);
+    BOOST_TEST(lanes.front().metrics().completed == 0u);
+    BOOST_TEST(lanes[lanes.size() - 2].metrics().completed == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(lane_metrics_serialise_to_json_with_an_escaped_name)

@@ -3,14 +3,21 @@
  * caller_registry), checked with spin by check.sh (and in CI).
  *
  *   finisher(i) - a worker completing call i: try_claim(), then deliver_batched(): under the
- *                 registry lock, unlink from the registry, append to the ready list, and, unless
- *                 a batch is pending, mark one pending and count itself as sending; then, outside
- *                 the lock, post the batch and stop counting itself as sending;
+ *                 registry lock, unlink from the registry, append to the ready list (still
+ *                 counted as a call whose work the registry keeps), and, unless a batch is
+ *                 pending, mark one pending and count itself as sending; then, outside the lock,
+ *                 post the batch and stop counting itself as sending;
  *   loop        - the io_context running: a queued batch runs run_batch(): under the lock take
- *                 the ready list and clear "posted"; then invoke each handler outside the lock. A
- *                 handler may throw: the rest of the batch goes back to the front of the ready
- *                 list (a batch is marked pending, and posted after the lock, if none is) and
- *                 run() returns; the program may then run again, or stop and destroy the context;
+ *                 the ready list, clear "posted" and stop counting the batch's calls as kept,
+ *                 giving back the registry's work (outside the lock) if none is left; then
+ *                 invoke each handler outside the lock. A handler may throw: the rest of the
+ *                 batch goes back to the front of the ready list, counted as kept again (a batch
+ *                 is marked pending, and posted after the lock, if none is) and run() returns;
+ *                 the program may then run again, or stop and destroy the context. run() also
+ *                 returns whenever the context has no outstanding work: no batch queued or
+ *                 running, and no work held by the registry (which holds one count while any
+ *                 call it keeps is registered or ready: every call here is an io_context
+ *                 handler's, whose work the registry keeps);
  *   shutdown    - the context being destroyed (only once run() has returned): caller_registry's
  *                 shutdown claims every registered call, waits for calls claimed elsewhere to
  *                 leave the registry and for every sending finisher to finish its post, takes
@@ -24,7 +31,10 @@
  *   - no batch is posted to a destroyed context (a finisher posts outside the lock; shutdown
  *     waits for it; check.sh plants BUG_SHUTDOWN_IGNORES_SENDING and expects spin to find it);
  *   - nothing is stranded: a program that never stops its loop ends with every handler invoked
- *     (otherwise the loop blocks and spin reports an invalid end state).
+ *     (otherwise the loop blocks and spin reports an invalid end state), and its run() does not
+ *     return for lack of work while a call is pending (check.sh plants
+ *     BUG_RELEASE_BEFORE_POST: a finisher giving back the registry's work before its batch is
+ *     posted, and expects spin to find it).
  */
 #define N 3
 
@@ -38,6 +48,9 @@ byte queued;        /* batches queued on the io_context */
 byte sending;       /* finishers between marking a batch pending and the end of its post */
 byte invoked[N], destroyed[N];
 byte ended;
+byte kept;       /* calls whose work the registry keeps: registered or ready (kept_calls_) */
+byte ready_kept; /* of those, the ready ones (ready_kept_) */
+bool held;       /* the registry holds one count of the context's work (work_held_) */
 bool loop_done, shutdown_done;
 bool stops; /* chosen at the start: does the program stop the loop early? */
 
@@ -55,6 +68,12 @@ proctype finisher(byte i)
         atomic {
             registered[i] = false;
             append_ready(i);
+#ifdef BUG_RELEASE_BEFORE_POST
+            kept--;
+            if :: kept == 0 -> held = false :: else -> skip fi;
+#else
+            ready_kept++;
+#endif
             if :: !posted -> posted = true; post = true; sending++ :: else -> skip fi
         };
         if
@@ -70,7 +89,7 @@ proctype loop()
 {
     byte batch[N];
     byte n, k, j;
-    bool threw, repost;
+    bool threw, repost, release;
     do
     :: atomic { queued > 0 -> queued-- }; /* the scheduler takes a batch off its queue */
        atomic {
@@ -80,8 +99,13 @@ proctype loop()
            :: else -> break
            od;
            nready = 0;
-           posted = false
+           posted = false;
+           kept = kept - ready_kept;
+           ready_kept = 0;
+           release = (kept == 0 && held)
        };
+       /* given back outside the lock; the running batch is work until it returns */
+       if :: release -> held = false; release = false :: else -> skip fi;
        k = 0;
        threw = false;
        do
@@ -111,6 +135,9 @@ proctype loop()
                :: else -> break
                od;
                nready = nready + n - k;
+               if :: kept == 0 -> held = true :: else -> skip fi; /* takes the work again */
+               kept = kept + n - k;
+               ready_kept = ready_kept + n - k;
                repost = !posted;
                posted = true;
                k = n
@@ -118,7 +145,7 @@ proctype loop()
            if :: repost -> queued++ :: else -> skip fi /* its post, outside the lock */
        :: else -> break
        od
-    :: ended == N -> break
+    :: atomic { queued == 0 && !held -> assert(stops || ended == N) }; break /* no work left: run() returns */
     :: stops -> break /* the program stops the loop (between handlers) and destroys the context */
     od;
     loop_done = true
@@ -134,7 +161,7 @@ proctype shutdown()
         :: i < N ->
             if
             :: registered[i] && !claimed[i] -> claimed[i] = true; registered[i] = false;
-               destroyed[i]++; ended++
+               destroyed[i]++; ended++; kept--
             :: else -> skip
             fi;
             i++
@@ -153,7 +180,10 @@ proctype shutdown()
         :: i < nready -> ready[order[i]] = false; destroyed[order[i]]++; ended++; i++
         :: else -> break
         od;
-        nready = 0
+        nready = 0;
+        kept = 0;
+        ready_kept = 0;
+        held = false /* given back while the context is alive */
     };
     shutdown_done = true
 }
@@ -167,6 +197,8 @@ init {
         :: i < N -> registered[i] = true; i++
         :: else -> break
         od;
+        kept = N;
+        held = true;
         run loop();
         run shutdown();
         i = 0;

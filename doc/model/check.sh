@@ -7,8 +7,9 @@
 #                           planted in it (-DBUG_...) must be found;
 #   batched_delivery.pml  - results reaching an io_context caller: each handler invoked or
 #                           destroyed exactly once, none stranded, also across the context's
-#                           shutdown and handlers that throw, and no batch posted to a destroyed
-#                           context (its planted bug must be found);
+#                           shutdown and handlers that throw, no batch posted to a destroyed
+#                           context, and run() not returning while a call is pending (each bug
+#                           planted in it must be found);
 #   submission_inbox.pml  - the lock-free submission path (inbox, fast_submit_, idle_hint) with
 #                           parking workers, the path closing and reopening, stop and join: each
 #                           call ends exactly once, none stranded in the inbox or the queue, a
@@ -56,6 +57,7 @@ for bug in BUG_NOTIFY_WITHOUT_REF BUG_TAKE_BEFORE_LEAVING BUG_LEAVE_WHILE_ABORTI
     check_planted worker_lifecycle "$bug"
 done
 check_planted batched_delivery BUG_SHUTDOWN_IGNORES_SENDING
+check_planted batched_delivery BUG_RELEASE_BEFORE_POST
 for bug in BUG_CHECK_BEFORE_PUSH BUG_PARK_WITHOUT_COLLECT BUG_CLOSE_WITHOUT_COLLECT BUG_RELAXED_INBOX_CHECK; do
     check_planted submission_inbox "$bug"
 done

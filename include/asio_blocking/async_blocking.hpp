@@ -63,7 +63,7 @@ public:
                 throw std::logic_error("asio_blocking::async_blocking: use_future on a thread of a pool with "
                                        "max_threads = 1 would wait for itself (deadlock on get())");
         using op_type = blocking_op<std::decay_t<Handler>, IoExecutor, std::decay_t<F>, blocking_result_t<F>>;
-        op_type::create(std::forward<Handler>(handler), ex_, std::forward<F>(fn))->start(target_);
+        op_type::create(std::forward<Handler>(handler), ex_, std::forward<F>(fn))->start(target_, ex_);
     }
 
 private:

@@ -24,6 +24,9 @@ namespace asio_blocking {
  */
 class lane {
 public:
+    /// Adds a lane to `pool`. Throws std::invalid_argument if `limit` is 0, and
+    /// std::length_error if `pool` already has 65,535 lanes (its calls keep their lane as a
+    /// 16-bit index; lanes are never removed, so create them once, not per request).
     lane(blocking_pool& pool, std::size_t limit, std::string name = "lane");
 
     /// An executor of the pool bound to this lane: `post` through it respects the limit too.

@@ -249,7 +249,7 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
     const bool sampled = ++submissions_on_this_thread % engine_counters::queue_wait_sampling == 0;
     const bool timed =
         settings.queue_timeout > clock::duration::zero() && settings.queue_timeout != clock::duration::max();
-    op->lane_ = settings.lane;
+    op->lane_ = lane_gate::index_of(settings.lane);
     if (!sampled && !timed && !op->lane_ && op->priority_ == priority::normal && op->kind_ != op_kind::completion &&
         fast_submit_.load(std::memory_order_seq_cst)) {
         // The plain call while calls are known to be tiny: into the inbox, no lock. Once pushed,
@@ -292,7 +292,7 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
         if (op->kind_ != op_kind::completion && queue_full_locked() && (may_wait || op->kind_ == op_kind::async_call)) {
             if (options_.on_overflow == overflow_policy::reject) {
                 if (op->lane_)
-                    release_lane_slot_locked(op->lane_);
+                    release_lane_slot_locked(&lanes_.lane_of(op));
                 ++counters_.totals.rejected;
                 return admission::refused_full;
             }
@@ -305,7 +305,7 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
                     if (room_waiters_ > 0 && !queue_full_locked())
                         room_cv_.notify_one();
                     if (op->lane_)
-                        release_lane_slot_locked(op->lane_);
+                        release_lane_slot_locked(&lanes_.lane_of(op));
                     ++counters_.totals.rejected;
                     return admission::refused_stopped;
                 }
@@ -463,13 +463,13 @@ void coordinator::leave_waiting_locked(operation* op) noexcept
     case op_place::admission:
         admission_.erase(op);
         if (op->lane_)
-            release_lane_slot_locked(op->lane_);
+            release_lane_slot_locked(&lanes_.lane_of(op));
         break;
     case op_place::queued:
         queue_.remove(op);
         room_freed_locked();
         if (op->lane_)
-            release_lane_slot_locked(op->lane_);
+            release_lane_slot_locked(&lanes_.lane_of(op));
         break;
     default:
         break;
@@ -874,9 +874,9 @@ void coordinator::finish_call_locked(worker* self, operation* op, operation::out
             growth_policy::next_slow_share(slow_share_, counters_.totals.completed + counters_.totals.failed, *ran);
     }
     counters_.finished(outcome, !abandoned, ran);
-    if (lane_state* lane = op->lane_) {
+    if (op->lane_) {
         lanes_.finished(op, outcome != operation::outcome::skipped);
-        release_lane_slot_locked(lane);
+        release_lane_slot_locked(&lanes_.lane_of(op));
     }
 }
 

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <list>
+#include <deque>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -17,9 +19,10 @@ namespace asio_blocking::detail {
 /// One lane's state; owned by its pool's gate, so calls never outlive it.
 class lane_state {
 public:
-    lane_state(std::string name, std::size_t limit)
+    lane_state(std::string name, std::size_t limit, std::uint16_t index)
         : name_(std::move(name))
         , limit_(limit)
+        , index_(index)
     {
     }
 
@@ -27,7 +30,8 @@ private:
     friend class lane_gate;
     std::string name_;
     std::size_t limit_;
-    std::size_t admitted_ = 0; // in the pool's queue or running
+    const std::uint16_t index_; // what its calls keep in operation::lane_ (1-based; never changes)
+    std::size_t admitted_ = 0;  // in the pool's queue or running
     std::size_t running_ = 0;
     std::size_t peak_running_ = 0;
     std::uint64_t completed_ = 0;
@@ -38,12 +42,27 @@ class lane_gate {
 public:
     enum class verdict { admit, hold };
 
-    lane_state* add(std::string name, std::size_t limit) { return &lanes_.emplace_back(std::move(name), limit); }
+    /// Most lanes one pool can have: a call keeps its lane as a 16-bit index.
+    static constexpr std::size_t max_lanes = std::numeric_limits<std::uint16_t>::max();
+
+    /// A new lane; throws std::length_error beyond max_lanes.
+    lane_state* add(std::string name, std::size_t limit)
+    {
+        if (lanes_.size() >= max_lanes)
+            throw std::length_error("asio_blocking::lane: a pool has at most 65535 lanes");
+        return &lanes_.emplace_back(std::move(name), limit, static_cast<std::uint16_t>(lanes_.size() + 1));
+    }
+
+    /// What a call on `lane` keeps in operation::lane_ (0 for no lane).
+    static std::uint16_t index_of(const lane_state* lane) noexcept { return lane ? lane->index_ : 0; }
+
+    /// The lane of `op`, which has one.
+    lane_state& lane_of(const operation* op) noexcept { return lanes_[op->lane_ - 1]; }
 
     /// Admits `op` (it counts against its lane's limit from now on) or holds it in the lane.
     verdict admit(operation* op) noexcept
     {
-        lane_state& l = *op->lane_;
+        lane_state& l = lane_of(op);
         if (l.admitted_ >= l.limit_) {
             l.waiting_.push_back(op);
             op->place_ = op_place::lane;
@@ -56,21 +75,21 @@ public:
     /// `op`, admitted, has started on a worker.
     void started(const operation* op) noexcept
     {
-        lane_state& l = *op->lane_;
+        lane_state& l = lane_of(op);
         l.peak_running_ = std::max(l.peak_running_, ++l.running_);
     }
 
     /// `op` has finished running (`ran`: fn ran, rather than being skipped).
     void finished(const operation* op, bool ran) noexcept
     {
-        lane_state& l = *op->lane_;
+        lane_state& l = lane_of(op);
         --l.running_;
         if (ran)
             ++l.completed_;
     }
 
     /// Takes a held `op` out of its lane (cancelled, expired).
-    void remove_held(operation* op) noexcept { op->lane_->waiting_.erase(op); }
+    void remove_held(operation* op) noexcept { lane_of(op).waiting_.erase(op); }
 
     /// Gives back the slot an admitted call held; returns the next held call it admits, if
     /// any (call again until nullptr: a raised limit may admit several).
@@ -114,7 +133,9 @@ public:
     }
 
 private:
-    std::list<lane_state> lanes_; // stable addresses: executors hold lane_state pointers
+    // Stable addresses (executors hold lane_state pointers) and O(1) lookup by index (calls
+    // hold indices). Lanes live as long as their pool.
+    std::deque<lane_state> lanes_;
 };
 
 } // namespace asio_blocking::detail

@@ -92,6 +92,13 @@ class blocking_op final : public async_operation {
     struct no_executor_marker {};
     static constexpr bool handler_has_own_executor =
         !std::is_same_v<boost::asio::associated_executor_t<Handler, no_executor_marker>, no_executor_marker>;
+    // A handler on a plain io_context executor (the common callback's) keeps no executor: the
+    // handler's context's caller_registry keeps the context running while the call is pending,
+    // and the completion is posted to the context (8 bytes and a work count less per call).
+    static constexpr caller_work handler_work_keeper = is_plain_io_context_executor<tracked_handler_executor>::value
+                                                           ? caller_work::kept_by_registry
+                                                           : caller_work::kept_by_call;
+    static constexpr bool keeps_handler_work = handler_work_keeper == caller_work::kept_by_call;
 
     static base_allocator base_allocator_of(const Handler& handler) noexcept
     {
@@ -117,14 +124,14 @@ public:
     }
 
     /// Registers with the handler's context, connects the cancellation slot and submits.
-    void start(const call_target& target)
+    /// `io_ex` is the one create() was given.
+    void start(const call_target& target, const IoExecutor& io_ex)
     {
         engine& core = target.pool->core();
         priority_ = target.settings.prio;
         kind_ = op_kind::async_call;
 
-        boost::asio::execution_context& handler_ctx =
-            boost::asio::query(handler_work_, boost::asio::execution::context);
+        boost::asio::execution_context& handler_ctx = handler_context(io_ex);
         if (&handler_ctx != static_cast<boost::asio::execution_context*>(target.pool)) {
             registry_ = caller_registry::link(handler_ctx, this);
             if (!registry_) {
@@ -208,7 +215,8 @@ public:
     {
         {
             [[maybe_unused]] Handler doomed(std::move(handler_)); // destroyed here, not invoked
-            handler_work_.~tracked_handler_executor();
+            if constexpr (keeps_handler_work)
+                handler_work_.executor.~tracked_handler_executor();
             release_caller_work();
         }
         release();
@@ -257,17 +265,20 @@ private:
 
     template <typename H, typename G>
     blocking_op(const alloc_type& alloc, H&& handler, const IoExecutor& io_ex, G&& fn)
-        : handler_(std::forward<H>(handler))
+        : async_operation(handler_work_keeper)
+        , handler_(std::forward<H>(handler))
         , alloc_(alloc)
     {
         ::new (static_cast<void*>(&fn_)) F(std::forward<G>(fn));
-        try {
-            ::new (static_cast<void*>(&handler_work_))
-                tracked_handler_executor(boost::asio::prefer(boost::asio::get_associated_executor(handler_, io_ex),
-                                                             boost::asio::execution::outstanding_work.tracked));
-        } catch (...) {
-            destroy_fn();
-            throw;
+        if constexpr (keeps_handler_work) {
+            try {
+                ::new (static_cast<void*>(&handler_work_.executor))
+                    tracked_handler_executor(boost::asio::prefer(boost::asio::get_associated_executor(handler_, io_ex),
+                                                                 boost::asio::execution::outstanding_work.tracked));
+            } catch (...) {
+                destroy_fn();
+                throw;
+            }
         }
         // Outstanding work on both the caller's executor and the handler's, as co_spawn does;
         // once when they are the same.
@@ -280,7 +291,8 @@ private:
                     io_work_.emplace(boost::asio::prefer(io_ex, boost::asio::execution::outstanding_work.tracked));
                 }
             } catch (...) {
-                handler_work_.~tracked_handler_executor();
+                if constexpr (keeps_handler_work)
+                    handler_work_.executor.~tracked_handler_executor();
                 destroy_fn();
                 throw;
             }
@@ -289,6 +301,14 @@ private:
 
     // handler_work_ is gone already: the completion (invoked or destroyed) always takes it.
     ~blocking_op() { destroy_value(); }
+
+    boost::asio::execution_context& handler_context(const IoExecutor& io_ex) const noexcept
+    {
+        if constexpr (keeps_handler_work)
+            return boost::asio::query(handler_work_.executor, boost::asio::execution::context);
+        else
+            return boost::asio::get_associated_executor(handler_, io_ex).context();
+    }
 
     decltype(auto) invoke_fn()
     {
@@ -370,15 +390,19 @@ private:
         }
         invoker inv(this, std::move(error), from);
         auto send = [&] {
-            if constexpr (is_pool_executor<tracked_handler_executor>::value) {
+            if constexpr (!keeps_handler_work) {
+                // The registry keeps the context running until this post, itself work, is made.
+                boost::asio::post(registry_->io_context().get_executor(), std::move(inv));
+            } else if constexpr (is_pool_executor<tracked_handler_executor>::value) {
                 // A handler bound to a pool runs there even after stop(), and its delivery never
                 // waits for room (the monitor delivers expired calls).
-                submit_completion(handler_work_.core(),
-                                  boost::asio::query(handler_work_, asio_blocking::with_priority()), std::move(inv));
+                submit_completion(handler_work_.executor.core(),
+                                  boost::asio::query(handler_work_.executor, asio_blocking::with_priority()),
+                                  std::move(inv));
             } else if (may_dispatch && !registry_) {
-                boost::asio::dispatch(handler_work_, std::move(inv));
+                boost::asio::dispatch(handler_work_.executor, std::move(inv));
             } else {
-                boost::asio::post(handler_work_, std::move(inv));
+                boost::asio::post(handler_work_.executor, std::move(inv));
             }
         };
         try {
@@ -393,11 +417,13 @@ private:
 
     boost::asio::io_context* io_context_of_handler() const noexcept
     {
-        if constexpr (is_io_context_executor<tracked_handler_executor>::value) {
-            return &handler_work_.context();
+        if constexpr (!keeps_handler_work) {
+            return &registry_->io_context(); // the handler's context is its registry's
+        } else if constexpr (is_io_context_executor<tracked_handler_executor>::value) {
+            return &handler_work_.executor.context();
         } else if constexpr (may_hold_io_context_executor<tracked_handler_executor>) {
             // Running the handler on the io_context directly is what the wrapper would do.
-            const auto* io_ex = io_context_target(handler_work_);
+            const auto* io_ex = io_context_target(handler_work_.executor);
             return io_ex ? &io_ex->context() : nullptr;
         } else {
             return nullptr;
@@ -418,8 +444,9 @@ private:
         const completion_scope continuation(finished_by);
         // The handler's own executor keeps its work until the handler has run, as Asio does.
         // (Alive here: only the claimer delivers, and only destroy_completion also takes it.)
-        tracked_handler_executor handler_work(std::move(handler_work_));
-        handler_work_.~tracked_handler_executor();
+        // Without one, the handler runs inside a handler of its io_context (the batch or the
+        // posted invoker), which is work until it returns.
+        [[maybe_unused]] handler_work_holder handler_work(handler_work_);
         // An error passed in means fn may still run (abandoned): the storage is not ours then.
         if constexpr (std::is_void_v<R>) {
             if (!error)
@@ -510,13 +537,32 @@ private:
     holds held() const noexcept { return static_cast<holds>(value_state_); }
     void hold(holds h) noexcept { value_state_ = static_cast<unsigned char>(h); }
 
+    // The handler's executor, tracked; taken (moved out or destroyed) by the completion.
+    union handler_work_storage {
+        handler_work_storage() noexcept {}
+        ~handler_work_storage() {}
+        tracked_handler_executor executor;
+    };
+    struct no_handler_work {};
+    using handler_work_type = std::conditional_t<keeps_handler_work, handler_work_storage, no_handler_work>;
+    // The handler's work, taken out of the op (which is freed before the handler runs).
+    struct taken_handler_work {
+        tracked_handler_executor executor;
+        explicit taken_handler_work(handler_work_storage& from)
+            : executor(std::move(from.executor))
+        {
+            from.executor.~tracked_handler_executor();
+        }
+    };
+    struct no_taken_handler_work {
+        explicit no_taken_handler_work(no_handler_work&) noexcept {}
+    };
+    using handler_work_holder = std::conditional_t<keeps_handler_work, taken_handler_work, no_taken_handler_work>;
+
     // Every byte here is paid by each queued call; rarely needed state lives in types that
     // only the calls needing it instantiate (no_stop_source, no_io_work, ...).
     Handler handler_;
-    // The handler's executor, tracked; taken (moved out or destroyed) by the completion.
-    union {
-        tracked_handler_executor handler_work_;
-    };
+    [[no_unique_address]] handler_work_type handler_work_;
     [[no_unique_address]] std::conditional_t<handler_has_own_executor, std::optional<tracked_io_executor>, no_io_work>
         io_work_;
     [[no_unique_address]] alloc_type alloc_;

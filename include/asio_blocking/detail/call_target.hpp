@@ -13,6 +13,8 @@ class blocking_pool;
 
 namespace asio_blocking::detail {
 
+class lane_state;
+
 /// The per-call settings a `blocking_pool` executor carries besides its pool.
 struct call_settings {
     lane_state* lane = nullptr;

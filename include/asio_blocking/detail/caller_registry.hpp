@@ -1,9 +1,10 @@
 // The registry of async_blocking calls whose handlers live in one execution context: the
 // context's shutdown destroys them instead of a worker later touching a dead context; finished
-// calls reach an io_context in batches.
+// calls reach an io_context in batches, and the registry keeps an io_context running for them.
 #ifndef ASIO_BLOCKING_DETAIL_CALLER_REGISTRY_HPP
 #define ASIO_BLOCKING_DETAIL_CALLER_REGISTRY_HPP
 
+#include <asio_blocking/detail/io_context_executor.hpp>
 #include <asio_blocking/detail/operation.hpp>
 
 #include <atomic>
@@ -11,15 +12,24 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace boost::asio {
 class execution_context;
-class io_context;
 } // namespace boost::asio
 
 namespace asio_blocking::detail {
 
 class engine;
+
+/// Who keeps a pending call's caller context running (holds outstanding work on it).
+enum class caller_work : unsigned char {
+    /// The call, with a tracked executor of its own.
+    kept_by_call,
+    /// The context's caller_registry, once for all such calls: an io_context handler's executor
+    /// is only its context, which the registry knows, so the call keeps no executor at all.
+    kept_by_registry,
+};
 
 /// Base of async_blocking operations: a claim flag deciding who completes the caller.
 /**
@@ -31,6 +41,11 @@ class engine;
  */
 class async_operation : public operation {
 public:
+    explicit async_operation(caller_work work) noexcept
+        : caller_work_(work)
+    {
+    }
+
     bool try_claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
     bool claimed() const noexcept { return claimed_.load(std::memory_order_acquire); }
 
@@ -56,6 +71,7 @@ protected:
     unsigned char value_state_ = 0;
 
 public:
+    const caller_work caller_work_;
     async_operation* link_next_ = nullptr;
     union {
         async_operation* link_prev_ = nullptr; // while registered with a caller_registry
@@ -98,11 +114,26 @@ private:
 };
 
 /// The registry of one execution context (owned by its context_service).
+/**
+ * For calls whose work it keeps (caller_work::kept_by_registry: its context is then an
+ * io_context), it holds one count of outstanding work on the context from the first such call's
+ * registration until none is registered, waiting in a batch or being posted: run() does not
+ * return while one is pending. The count is given back outside the lock and only once the
+ * completion is posted (a post is work itself) or running in the batch.
+ */
 class caller_registry {
 public:
+    explicit caller_registry(boost::asio::execution_context& ctx) noexcept
+        : ctx_(ctx)
+    {
+    }
+
     /// Registers `op` with the registry of `ctx`; nullptr if `ctx` is already shutting down.
     /// The registry is cached per thread, so a loop's calls look it up once, not per call.
     static caller_registry* link(boost::asio::execution_context& ctx, async_operation* op);
+
+    /// The registry's context as the io_context it is, for calls whose work it keeps.
+    boost::asio::io_context& io_context() const noexcept { return static_cast<boost::asio::io_context&>(ctx_); }
 
     /// The registry of calls holding work on this context for handlers elsewhere.
     std::shared_ptr<work_registry> work() const { return work_; }
@@ -116,14 +147,20 @@ public:
     {
         {
             std::lock_guard lk(mutex_);
-            unlink_locked(op);
+            unlink_locked(op); // a call whose work the registry keeps stays counted until posted
             sending_.fetch_add(1, std::memory_order_relaxed);
         }
         struct done_sending {
-            std::atomic<std::size_t>& sending;
-            // The deliverer's last touch of this registry (shutdown polls for it; see shutdown()).
-            ~done_sending() { sending.fetch_sub(1, std::memory_order_release); }
-        } guard{sending_}; // also if send throws
+            caller_registry& registry;
+            caller_work work; // read before send: the op may be gone after it
+            ~done_sending()
+            {
+                if (work == caller_work::kept_by_registry)
+                    registry.kept_call_sent();
+                // The deliverer's last touch of this registry (shutdown polls for it; see shutdown()).
+                registry.sending_.fetch_sub(1, std::memory_order_release);
+            }
+        } guard{*this, op->caller_work_}; // also if send throws
         send();
     }
 
@@ -154,13 +191,22 @@ public:
 
 private:
     struct batch_runner;
+    using context_work = std::optional<tracked_io_context_executor>;
     /// Registers `op`; false if the context is already shutting down.
     bool add(async_operation* op);
     void unlink_locked(async_operation* op) noexcept;
+    /// Takes one count of the context's work: kept_calls_ is rising from 0.
+    void take_work_locked() noexcept;
+    /// `n` calls whose work the registry keeps no longer need it; returns the work to give
+    /// back, once the lock is released, if no call needs it any longer.
+    [[nodiscard]] context_work kept_calls_gone_locked(std::size_t n) noexcept;
+    /// A call whose work the registry keeps has been posted (or failed to be).
+    void kept_call_sent() noexcept;
     /// Posts the batch runner (batch_posted_ already set); clears batch_posted_ if that fails.
     void post_batch(boost::asio::io_context& ctx) noexcept;
     void run_batch();
 
+    boost::asio::execution_context& ctx_;
     std::mutex mutex_;
     std::condition_variable delivered_;
     async_operation* head_ = nullptr;
@@ -174,6 +220,11 @@ private:
     std::atomic<std::size_t> sending_{0}; // deliveries between unlink and the end of their send
     std::atomic<std::size_t> refs_{1};
     bool alive_ = true;
+    // Calls whose work the registry keeps: registered, in the ready list or being posted; and
+    // of those, how many are in the ready list (the next batch takes them).
+    std::size_t kept_calls_ = 0;
+    std::size_t ready_kept_ = 0;
+    context_work work_held_; // exactly while kept_calls_ > 0
     std::shared_ptr<work_registry> work_ = std::make_shared<work_registry>();
 };
 

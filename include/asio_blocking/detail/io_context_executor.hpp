@@ -8,6 +8,7 @@
 #include <boost/asio/prefer.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -20,6 +21,17 @@ struct is_io_context_executor : std::false_type {
 
 template <typename Allocator, std::uintptr_t Bits>
 struct is_io_context_executor<boost::asio::io_context::basic_executor_type<Allocator, Bits>> : std::true_type {
+};
+
+/// An io_context's executor with the default allocator: nothing but its context (and property
+/// bits that only tune how a function is submitted), so it can be remade from the context.
+template <typename Executor>
+struct is_plain_io_context_executor : std::false_type {
+};
+
+template <std::uintptr_t Bits>
+struct is_plain_io_context_executor<boost::asio::io_context::basic_executor_type<std::allocator<void>, Bits>>
+    : std::true_type {
 };
 
 /// The executor io_context::get_executor() returns, tracking outstanding work: what a

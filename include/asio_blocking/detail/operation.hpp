@@ -5,12 +5,11 @@
 #include <asio_blocking/priority.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <stop_token>
 
 namespace asio_blocking::detail {
-
-class lane_state;
 
 /// Where an operation is, as far as the engine knows. Guarded by the engine's mutex.
 enum class op_place : unsigned char {
@@ -68,19 +67,28 @@ public:
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
 
-    // Everything below is the engine's bookkeeping, guarded by the engine's mutex.
+    // Everything below is the engine's bookkeeping, guarded by the engine's mutex (or written
+    // before the op is submitted, when no other thread knows it yet).
     operation* next_ = nullptr;
     operation* prev_ = nullptr;
-    lane_state* lane_ = nullptr;
     op_place place_ = op_place::none;
-    priority priority_ = priority::normal;
-    op_kind kind_ = op_kind::plain;
+    // One byte, and so one memory location: its writers must be serialised as above, never
+    // one under the lock and another outside it.
+    priority priority_ : 2 = priority::normal;
+    op_kind kind_ : 2 = op_kind::plain;
     /// In the engine's deadline set (a queue timeout was given).
-    bool has_deadline_ = false;
+    bool has_deadline_ : 1 = false;
+    /// The call's lane: its 1-based index in the pool's lane gate; 0 for none. An index, not
+    /// a pointer, so it fits beside the flags (a queued call is 8 bytes smaller).
+    std::uint16_t lane_ = 0;
 
 protected:
     ~operation() = default;
 };
+
+static_assert(static_cast<unsigned>(priority::high) < (1u << 2) &&
+                  static_cast<unsigned>(op_kind::completion) < (1u << 2),
+              "operation's flag bits must hold every value");
 
 /// An intrusive FIFO of operations, linked through `next_`/`prev_`; O(1) removal anywhere.
 class op_list {
