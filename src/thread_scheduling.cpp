@@ -35,7 +35,9 @@ struct sched_attr {
 };
 
 // Moves the calling thread to `policy` (a fair one) at `nice`, asking for a time slice of
-// `slice_us` (0: the kernel's default). False if refused; all or nothing.
+// `slice_us` (0: the kernel's default), in one sched_setattr, which does all or nothing. Where
+// that is refused (no sched_setattr: gVisor, seccomp sandboxes), the older calls, without the
+// slice. False unless the thread ends up in `policy` at `nice`.
 bool set_fair_class(int policy, int nice, unsigned slice_us) noexcept
 {
     sched_attr attr{};
@@ -43,7 +45,13 @@ bool set_fair_class(int policy, int nice, unsigned slice_us) noexcept
     attr.sched_policy = static_cast<std::uint32_t>(policy);
     attr.sched_nice = nice;
     attr.sched_runtime = std::uint64_t{slice_us} * 1000u;
-    return syscall(SYS_sched_setattr, 0, &attr, 0u) == 0;
+    if (syscall(SYS_sched_setattr, 0, &attr, 0u) == 0)
+        return true;
+    sched_param param{};
+    const bool policy_set = sched_getscheduler(0) == policy || sched_setscheduler(0, policy, &param) == 0;
+    const bool nice_set =
+        this_thread_nice() == nice || setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice) == 0;
+    return policy_set && nice_set;
 }
 
 } // namespace
@@ -63,20 +71,15 @@ bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept
     switch (scheduling) {
     case os_scheduling::normal:
         return true;
-    case os_scheduling::low: {
+    case os_scheduling::low:
         // SCHED_BATCH: the thread never preempts others on wake-up; the nice value gives it a
-        // smaller share of a core shared with the application's own threads.
-        const bool batch = sched_setscheduler(0, SCHED_BATCH, &param) == 0;
-        const int nice = std::min(base_nice + low_scheduling_nice_increment, 19);
-        const bool niced =
-            nice <= this_thread_nice() || setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice) == 0;
-        // A short slice: a computing worker that an event loop has to wait for (its slice is
-        // protected from wake-up preemption) yields the CPU within 0.1 ms rather than
-        // milliseconds (bench `mixed`: loop lag p99).
-        if (batch)
-            (void)set_fair_class(SCHED_BATCH, this_thread_nice(), low_scheduling_slice_us);
-        return batch && niced;
-    }
+        // smaller share of a core shared with the application's own threads (never raised
+        // here: only lowered). The short slice: a computing worker that an event loop has to
+        // wait for (its slice is protected from wake-up preemption) yields the CPU within
+        // 0.1 ms rather than milliseconds (bench `mixed`: loop lag p99).
+        return set_fair_class(SCHED_BATCH,
+                              std::max(this_thread_nice(), std::min(base_nice + low_scheduling_nice_increment, 19)),
+                              low_scheduling_slice_us);
     case os_scheduling::idle:
         // Any runnable normal thread preempts a SCHED_IDLE one at once.
         return sched_setscheduler(0, SCHED_IDLE, &param) == 0;
@@ -86,19 +89,12 @@ bool apply_to_this_thread(os_scheduling scheduling, int base_nice) noexcept
 
 bool restore_this_thread(int base_nice) noexcept
 {
-    // sched_setattr with no runtime also drops the short slice `low` asked for, which
-    // sched_setscheduler keeps. Lowering the nice value or leaving SCHED_IDLE may be refused
-    // (no CAP_SYS_NICE): then at least SCHED_BATCH and the slice go.
+    // With no slice asked for, the kernel's default slice returns too (sched_setscheduler
+    // alone keeps the short one `low` asked for). Lowering the nice value or leaving SCHED_IDLE
+    // may be refused (no CAP_SYS_NICE): then at least SCHED_BATCH and the slice go.
     const int nice = this_thread_nice();
-    if (!set_fair_class(SCHED_OTHER, std::min(nice, base_nice), 0) && !set_fair_class(SCHED_OTHER, nice, 0)) {
-        // No sched_setattr (gVisor, seccomp sandboxes): the calls that need no sched_attr.
-        sched_param param{};
-        const int policy = sched_getscheduler(0);
-        if (policy == SCHED_BATCH || policy == SCHED_IDLE)
-            sched_setscheduler(0, SCHED_OTHER, &param);
-        if (this_thread_nice() > base_nice)
-            setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), base_nice);
-    }
+    if (!set_fair_class(SCHED_OTHER, std::min(nice, base_nice), 0))
+        (void)set_fair_class(SCHED_OTHER, nice, 0);
     return sched_getscheduler(0) == SCHED_OTHER && this_thread_nice() <= base_nice;
 }
 
