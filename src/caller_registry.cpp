@@ -165,7 +165,7 @@ struct caller_registry::batch_runner {
     void operator()() const { link->run_batch(); }
 };
 
-void caller_registry::deliver_batched(async_operation* op, boost::asio::io_context& ctx, const engine* finished_by)
+void caller_registry::deliver_batched(async_operation* op, const engine* finished_by)
 {
     {
         std::lock_guard lk(mutex_);
@@ -176,7 +176,6 @@ void caller_registry::deliver_batched(async_operation* op, boost::asio::io_conte
         op->link_next_ = nullptr;
         (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
         ready_tail_ = op;
-        batch_ctx_ = &ctx;
         if (batch_posted_)
             return; // the pending batch takes it
         batch_posted_ = true;
@@ -192,28 +191,23 @@ void caller_registry::deliver_batched(async_operation* op, boost::asio::io_conte
         std::atomic<std::size_t>& sending;
         ~done_sending() { sending.fetch_sub(1, std::memory_order_release); }
     } guard{sending_};
-    post_batch(ctx);
+    post_batch();
 }
 
 void caller_registry::post_handed_batch() noexcept
 {
-    boost::asio::io_context* ctx;
-    {
-        std::lock_guard lk(mutex_);
-        ctx = batch_ctx_;
-    }
-    post_batch(*ctx);
+    post_batch();
     sending_.fetch_sub(1, std::memory_order_release); // as deliver_batched's done_sending
     release();
 }
 
-void caller_registry::post_batch(boost::asio::io_context& ctx) noexcept
+void caller_registry::post_batch() noexcept
 {
     // An io_context's post never runs the function inline, so no handler runs here. If the
     // post fails (out of memory), the next delivery tries again, and shutdown destroys
     // whatever is left.
     try {
-        boost::asio::post(ctx.get_executor(), batch_runner{this});
+        boost::asio::post(io_context().get_executor(), batch_runner{this});
     } catch (...) {
         std::lock_guard lk(mutex_);
         batch_posted_ = false;
@@ -266,7 +260,7 @@ void caller_registry::run_batch()
                     post_now = !std::exchange(batch_posted_, true);
                 }
                 if (post_now)
-                    post_batch(*batch_ctx_);
+                    post_batch();
             }
             throw;
         }

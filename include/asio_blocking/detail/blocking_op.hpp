@@ -379,12 +379,12 @@ private:
         // context's pending batch. Not while fn still runs (an abandoned call): the value
         // storage is fn's.
         if (fn_gone && registry_) {
-            if (boost::asio::io_context* ctx = io_context_of_handler()) {
-                if (error) { // fn did not run: the storage is empty
+            if (io_context_of_handler()) { // the registry's context: the handler's
+                if (error) {               // fn did not run: the storage is empty
                     ::new (static_cast<void*>(&error_)) std::exception_ptr(std::move(error));
                     hold(holds::error);
                 }
-                registry_->deliver_batched(this, *ctx, from);
+                registry_->deliver_batched(this, from);
                 return;
             }
         }

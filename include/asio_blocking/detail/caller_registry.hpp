@@ -132,7 +132,8 @@ public:
     /// The registry is cached per thread, so a loop's calls look it up once, not per call.
     static caller_registry* link(boost::asio::execution_context& ctx, async_operation* op);
 
-    /// The registry's context as the io_context it is, for calls whose work it keeps.
+    /// The registry's context as the io_context it is: for calls whose handlers run on an
+    /// io_context (batched, or whose work it keeps), whose registry is that io_context's.
     boost::asio::io_context& io_context() const noexcept { return static_cast<boost::asio::io_context&>(ctx_); }
 
     /// The registry of calls holding work on this context for handlers elsewhere.
@@ -164,12 +165,13 @@ public:
         send();
     }
 
-    /// Unregisters `op` (claimed, its outcome stored in it) and queues it to run its handler
-    /// on `ctx`, this registry's context. Completions arriving while a batch is pending join
-    /// it: one post, and one wake-up of the loop, per batch instead of per call. `finished_by`
-    /// (the engine that handed `op` back) is kept in `op` for its handler: it is stored in the
-    /// link the registry no longer needs, as the op has no room of its own for it.
-    void deliver_batched(async_operation* op, boost::asio::io_context& ctx, const engine* finished_by);
+    /// Unregisters `op` (claimed, its outcome stored in it; its handler runs on an io_context,
+    /// this registry's context) and queues it to run its handler there. Completions arriving
+    /// while a batch is pending join it: one post, and one wake-up of the loop, per batch
+    /// instead of per call. `finished_by` (the engine that handed `op` back) is kept in `op` for
+    /// its handler: it is stored in the link the registry no longer needs, as the op has no room
+    /// of its own for it.
+    void deliver_batched(async_operation* op, const engine* finished_by);
 
     /// Called once, from the context's shutdown: claims every registered op, waits for ops
     /// claimed elsewhere to finish delivering, then destroys the claimed ones' handlers.
@@ -203,7 +205,7 @@ private:
     /// A call whose work the registry keeps has been posted (or failed to be).
     void kept_call_sent() noexcept;
     /// Posts the batch runner (batch_posted_ already set); clears batch_posted_ if that fails.
-    void post_batch(boost::asio::io_context& ctx) noexcept;
+    void post_batch() noexcept;
     void run_batch();
 
     boost::asio::execution_context& ctx_;
@@ -213,7 +215,6 @@ private:
     // Finished calls waiting for the pending batch, oldest first (linked through link_next_).
     async_operation* ready_head_ = nullptr;
     async_operation* ready_tail_ = nullptr;
-    boost::asio::io_context* batch_ctx_ = nullptr;
     bool batch_posted_ = false;
     bool batch_memory_lent_ = false;
     alignas(void*) unsigned char batch_memory_[64];
