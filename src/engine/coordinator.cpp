@@ -918,17 +918,16 @@ void coordinator::worker_loop(worker* self)
     // starts in that class. A refusal leaves the worker in
     // the class it was created with (threads inherit their creator's); nothing else depends on it.
     const bool adapts = options_.worker_scheduling != os_scheduling::normal;
-    bool lowered = false;
+    // worker_lowered (thread-local: the courier hand-over reads it) is this worker's class.
     bool stuck_lowered = false; // could not return to normal
     if (adapts && !kept)
-        lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
+        worker_lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
     else if (adapts)
-        stuck_lowered = lowered = !restore_this_thread(worker_base_nice_); // its creator's class may be lower
-    worker_lowered = lowered;
+        stuck_lowered = worker_lowered = !restore_this_thread(worker_base_nice_); // its creator's class may be lower
     run_hook(options_.on_thread_start, "on_thread_start");
 
     std::unique_lock lk(mutex_);
-    courier_wanted_ = courier_wanted_ || lowered;
+    courier_wanted_ = courier_wanted_ || worker_lowered;
     operation* finished = nullptr; // ran; its result is handed back outside the lock
     bool delivered = false;        // a result was handed back since the lock was last held
     // The reading that ends a call starts the next; tiny calls are timed one in 16.
@@ -1030,19 +1029,17 @@ void coordinator::worker_loop(worker* self)
         const std::optional<clock::duration> ran = timer.call_ended([] { return clock::now(); });
         now = timer.last_reading();
         if (adapts && !stuck_lowered) {
-            if (!lowered && ran && *ran >= lower_after_call) {
-                lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
-            } else if (lowered && pool_calls_tiny && timer.calls_are_tiny()) {
+            if (!worker_lowered && ran && *ran >= lower_after_call) {
+                worker_lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
+            } else if (worker_lowered && pool_calls_tiny && timer.calls_are_tiny()) {
                 // Without CAP_SYS_NICE the nice value cannot come back down, nor can a thread
                 // leave SCHED_IDLE: such a worker stays lowered (a new one starts at normal once
                 // it has idled out: threads inherit their creator's class).
-                lowered = !restore_this_thread(worker_base_nice_);
-                stuck_lowered = lowered;
+                stuck_lowered = worker_lowered = !restore_this_thread(worker_base_nice_);
             }
-            worker_lowered = lowered;
         }
         lk.lock();
-        courier_wanted_ = courier_wanted_ || lowered;
+        courier_wanted_ = courier_wanted_ || worker_lowered;
         finish_call_locked(self, op, outcome, ran);
         finished = op;
     }
