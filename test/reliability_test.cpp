@@ -85,6 +85,22 @@ duration cpu_time_of(clockid_t clock)
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
+/// join() has begun on `pool` (its workers busy): a fresh outside call is refused with
+/// operation_aborted. False while such a call is still accepted (it then waits for a worker).
+bool join_has_begun(ab::blocking_pool& pool)
+{
+    auto f = ab::async_blocking(
+        pool.get_executor(), [] { return 0; }, asio::use_future);
+    if (f.wait_for(50ms) != std::future_status::ready)
+        return false;
+    try {
+        f.get();
+        return false;
+    } catch (const boost::system::system_error& e) {
+        return e.code() == asio::error::operation_aborted;
+    }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(reliability_test)
@@ -536,19 +552,7 @@ BOOST_AUTO_TEST_CASE(join_accepts_continuations_and_refuses_fresh_outside_calls)
     BOOST_REQUIRE(test::eventually([&] { return first.waiting() == 1 && last.waiting() == 1; }));
 
     std::thread joiner([&] { pool.join(); });
-    // A fresh outside call, once join() has begun, is refused with operation_aborted.
-    BOOST_TEST(test::eventually([&] {
-        auto f = ab::async_blocking(
-            pool.get_executor(), [] { return 0; }, asio::use_future);
-        if (f.wait_for(50ms) != std::future_status::ready)
-            return false; // accepted before join() began: it waits for a worker
-        try {
-            f.get();
-            return false;
-        } catch (const boost::system::system_error& e) {
-            return e.code() == asio::error::operation_aborted;
-        }
-    }));
+    BOOST_TEST(test::eventually([&] { return join_has_begun(pool); }));
     first.open();
     BOOST_TEST(test::run_until(io, [&] { return from_handler != 0; }));
     BOOST_TEST(from_handler == 2);
@@ -583,18 +587,7 @@ BOOST_AUTO_TEST_CASE(the_handler_of_an_expired_call_continues_the_pool_during_jo
     BOOST_REQUIRE(test::eventually([&] { return pool.metrics().expired == 1; }));
 
     std::thread joiner([&] { pool.join(); });
-    BOOST_TEST(test::eventually([&] { // join() has begun once a fresh outside call is refused
-        auto f = ab::async_blocking(
-            pool.get_executor(), [] { return 0; }, asio::use_future);
-        if (f.wait_for(50ms) != std::future_status::ready)
-            return false; // accepted before join() began: it waits for the worker
-        try {
-            f.get();
-            return false;
-        } catch (const boost::system::system_error& e) {
-            return e.code() == asio::error::operation_aborted;
-        }
-    }));
+    BOOST_TEST(test::eventually([&] { return join_has_begun(pool); }));
     BOOST_TEST(test::run_until(io, [&] { return expired_error != nullptr; }));
     BOOST_TEST((test::code_of(expired_error) == ab::error::deadline_expired));
     busy.open();
