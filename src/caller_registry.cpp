@@ -165,11 +165,13 @@ struct caller_registry::batch_runner {
     void operator()() const { link->run_batch(); }
 };
 
-void caller_registry::deliver_batched(async_operation* op, const engine* finished_by)
+caller_pending caller_registry::deliver_batched(async_operation* op, const engine* finished_by)
 {
+    caller_pending others;
     {
         std::lock_guard lk(mutex_);
         unlink_locked(op);
+        others = pending_locked();
         if (op->caller_work_ == caller_work::kept_by_registry)
             ++ready_kept_; // still counted in kept_calls_: the registry keeps its work until the batch runs
         op->finished_by_ = finished_by; // after the unlink: it shares link_prev_'s storage
@@ -177,13 +179,13 @@ void caller_registry::deliver_batched(async_operation* op, const engine* finishe
         (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
         ready_tail_ = op;
         if (batch_posted_)
-            return; // the pending batch takes it
+            return caller_pending::others_or_unknown; // the pending batch takes it
         batch_posted_ = true;
         sending_.fetch_add(1, std::memory_order_relaxed);
     }
     // A lowered worker would hold the loop's scheduler lock at low priority: the courier posts.
     if (finished_by && finished_by->hand_to_courier(*this))
-        return;
+        return others;
     // Posted outside the lock: the post wakes the loop, which may preempt this worker at once
     // (a worker runs at a lower OS priority) and then need this lock to run the batch. The
     // context's shutdown waits for `sending_`, so it cannot slip in before the post.
@@ -192,6 +194,7 @@ void caller_registry::deliver_batched(async_operation* op, const engine* finishe
         ~done_sending() { sending.fetch_sub(1, std::memory_order_release); }
     } guard{sending_};
     post_batch();
+    return others;
 }
 
 void caller_registry::post_handed_batch() noexcept

@@ -1,8 +1,10 @@
 // The engine's pure components, tested without threads: priority queue, submission inbox, call
-// timer (with a fake clock), lane gate, deadline set and growth policy (with synthetic snapshots).
+// timer (with a fake clock), lane gate, deadline set, growth policy (with synthetic snapshots)
+// and the idle spin's rationing.
 #include "engine/call_timer.hpp"
 #include "engine/deadline_set.hpp"
 #include "engine/growth_policy.hpp"
+#include "engine/idle_spin.hpp"
 #include "engine/lane_gate.hpp"
 #include "engine/priority_queue.hpp"
 #include "engine/submission_inbox.hpp"
@@ -22,7 +24,7 @@ namespace {
 struct test_op final : d::operation {
     explicit test_op(ab::priority p = ab::priority::normal) { priority_ = p; }
     outcome run() noexcept override { return outcome::returned; }
-    void complete() noexcept override {}
+    d::caller_pending complete() noexcept override { return d::caller_pending::others_or_unknown; }
     void abort(std::exception_ptr) noexcept override {}
 };
 
@@ -424,6 +426,63 @@ BOOST_AUTO_TEST_CASE(no_growth_while_a_worker_is_free_or_starting_threads_cover_
     d::growth_snapshot none;
     none.queued = 1;
     BOOST_TEST(d::decide_growth(none).start == 1u); // no thread at all: always one
+}
+
+// ---------------------------------------------------------------------------------------------
+// idle_spin
+
+BOOST_AUTO_TEST_CASE(idle_spin_needs_two_cpus_per_spinner_across_pools)
+{
+    std::atomic<unsigned> spinners{0};
+    d::idle_spin one_cpu(1, spinners);
+    BOOST_TEST(!one_cpu.try_begin_locked()); // the caller needs the only CPU
+
+    d::idle_spin pool_a(2, spinners), pool_b(2, spinners);
+    BOOST_TEST(pool_a.try_begin_locked());
+    BOOST_TEST(!pool_b.try_begin_locked()); // one spinner per two CPUs, whichever pool
+    pool_a.end_locked(true);
+    BOOST_TEST(pool_b.try_begin_locked());
+    pool_b.end_locked(true);
+    BOOST_TEST(spinners.load() == 0u);
+
+    d::idle_spin four_cpus(4, spinners), other(4, spinners);
+    BOOST_TEST(four_cpus.try_begin_locked());
+    BOOST_TEST(other.try_begin_locked());
+    BOOST_TEST(!four_cpus.try_begin_locked());
+}
+
+BOOST_AUTO_TEST_CASE(idle_spin_skips_1_2_4_to_64_chances_after_fruitless_spins_and_resets_on_a_find)
+{
+    std::atomic<unsigned> spinners{0};
+    d::idle_spin spin(2, spinners);
+    // After each fruitless spin, the chances refused before the next spin.
+    std::vector<unsigned> skipped;
+    BOOST_TEST_REQUIRE(spin.try_begin_locked());
+    for (int round = 0; round < 9; ++round) {
+        spin.end_locked(false);
+        unsigned refused = 0;
+        while (!spin.try_begin_locked())
+            BOOST_TEST_REQUIRE(++refused <= d::idle_spin::max_skip);
+        skipped.push_back(refused);
+    }
+    const std::vector<unsigned> expected{1, 2, 4, 8, 16, 32, 64, 64, 64};
+    BOOST_TEST(skipped == expected, boost::test_tools::per_element());
+    spin.end_locked(true); // found work: every chance again
+    BOOST_TEST(spin.try_begin_locked());
+    spin.end_locked(false);
+    BOOST_TEST(!spin.try_begin_locked()); // and the back-off starts over at 1
+    BOOST_TEST(spin.try_begin_locked());
+    spin.end_locked(true);
+}
+
+BOOST_AUTO_TEST_CASE(idle_spin_poll_sees_a_poke_at_once_and_gives_up_after_its_limit)
+{
+    std::atomic<bool> poked{true};
+    BOOST_TEST(d::idle_spin::poll(poked));
+    poked = false;
+    const auto start = std::chrono::steady_clock::now();
+    BOOST_TEST(!d::idle_spin::poll(poked));
+    BOOST_TEST((std::chrono::steady_clock::now() - start >= d::idle_spin::limit));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

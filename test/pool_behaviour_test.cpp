@@ -1,7 +1,8 @@
 // The adaptive pool: growth within limits, idle retirement, no stranding, FIFO, LIFO wake-up,
-// thread start failures, live resizing, thread hooks and stack size.
+// thread start failures, live resizing, thread hooks, stack size and the idle spin.
 #include <asio_blocking.hpp>
 
+#include "cpu_budget.hpp"
 #include "test_support.hpp"
 
 #include <boost/asio.hpp>
@@ -349,6 +350,58 @@ BOOST_AUTO_TEST_CASE(tiny_calls_do_not_start_many_threads)
     io.run();
     BOOST_TEST(done == total);
     BOOST_TEST(pool.metrics().threads_started <= 64u, "started " << pool.metrics().threads_started);
+}
+
+// A worker that hands a caller its last pending result polls for the caller's next call before
+// sleeping (see idle_spin). Calls arriving meanwhile must all run: a notify that finds the worker
+// polling finds no one waiting, and the worker must look again before it sleeps (a kept worker
+// waits without a timeout: a lost hand-off would hang it).
+BOOST_AUTO_TEST_CASE(a_caller_awaiting_each_result_in_turn_gets_every_one)
+{
+    asio::io_context io;
+    ab::blocking_pool pool({.min_threads = 1});
+    const int n = test::rounds(20'000);
+    long sum = 0;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < n; ++i)
+                sum += co_await ab::async_blocking(
+                    pool, io.get_executor(), [i] { return i; }, asio::use_awaitable);
+        },
+        asio::detached);
+    io.run_for(test::patience);
+    BOOST_TEST(sum == long(n) * (n - 1) / 2);
+    if (asio_blocking::detail::cpu_budget() >= 2) // one CPU for the caller, one to poll on
+        BOOST_TEST(pool.metrics().idle_spins > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_caller_that_comes_back_late_makes_the_pool_spin_rarely)
+{
+    // Each next call comes 1 ms after the last result, far beyond a spin: after each fruitless
+    // spin the pool skips twice as many chances (up to 64), about 9 spins in 200 idle moments.
+    asio::io_context io;
+    ab::blocking_pool pool;
+    asio::steady_timer pause(io);
+    int left = 200;
+    std::function<void()> next = [&] {
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; },
+            [&](std::exception_ptr, int) {
+                if (--left == 0)
+                    return;
+                pause.expires_after(1ms);
+                pause.async_wait([&](boost::system::error_code) { next(); });
+            });
+    };
+    next();
+    io.run_for(test::patience);
+    BOOST_TEST_REQUIRE(left == 0);
+    const ab::pool_metrics m = pool.metrics();
+    BOOST_TEST(m.idle_spins <= 20u);
+    BOOST_TEST(m.idle_spin_hits <= m.idle_spins);
+    if (asio_blocking::detail::cpu_budget() >= 2)
+        BOOST_TEST(m.idle_spins > 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

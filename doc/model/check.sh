@@ -11,7 +11,7 @@
 #                           context, and run() not returning while a call is pending (each bug
 #                           planted in it must be found);
 #   submission_inbox.pml  - the lock-free submission path (inbox, fast_submit_, idle_hint) with
-#                           parking workers, the path closing and reopening, stop and join: each
+#                           parking (and spinning) workers, the path closing and reopening, stop and join: each
 #                           call ends exactly once, none stranded in the inbox or the queue, a
 #                           push after close refused; with one worker and the locked path, and
 #                           with two workers (-DWORKERS=2); and each bug planted in it must be
@@ -58,7 +58,7 @@ for bug in BUG_NOTIFY_WITHOUT_REF BUG_TAKE_BEFORE_LEAVING BUG_LEAVE_WHILE_ABORTI
 done
 check_planted batched_delivery BUG_SHUTDOWN_IGNORES_SENDING
 check_planted batched_delivery BUG_RELEASE_BEFORE_POST
-for bug in BUG_CHECK_BEFORE_PUSH BUG_PARK_WITHOUT_COLLECT BUG_CLOSE_WITHOUT_COLLECT BUG_RELAXED_INBOX_CHECK; do
+for bug in BUG_CHECK_BEFORE_PUSH BUG_PARK_WITHOUT_COLLECT BUG_CLOSE_WITHOUT_COLLECT BUG_RELAXED_INBOX_CHECK BUG_SPIN_THEN_WAIT; do
     check_planted submission_inbox "$bug"
 done
 for bug in BUG_SIGNAL_BEFORE_PUSH BUG_READ_SIGNAL_AFTER_LOOK; do

@@ -14,7 +14,9 @@
  *   worker(w)    - coordinator::worker_loop(): refresh the fast path, collect the inbox when the
  *                  queue is empty, take the next call; else park: park() publishes idle_hint,
  *                  then (the inner loop's top) collect_inbox_locked() checks the inbox, which may
- *                  hand a call to this very worker; wait for a hand-off or stop. A worker above
+ *                  hand a call to this very worker; wait for a hand-off or stop. After a call it
+ *                  may first spin once (idle_spin: poll without the lock, then take the lock and
+ *                  look again from the inner loop's top). A worker above
  *                  min_threads may time out: unpark, collect, go on if calls wait, else retire:
  *                  refresh (the last worker gone closes the path and collects) and start a
  *                  thread if calls wait with none left;
@@ -35,7 +37,8 @@
  * step of the atomic operation next to it, which no lock-free reader can tell apart. A take from
  * the inbox (a load of the head, then an exchange, under the lock so never racing another take)
  * is one step: pushes between the two are taken too. unpark_latest() hands to any parked worker,
- * not only the most recently parked (more interleavings, not fewer).
+ * not only the most recently parked (more interleavings, not fewer). A notify is an event, as on
+ * a condition variable: it wakes a worker waiting then, and is lost on one that is not (spinning).
  *
  * Properties:
  *   - every call ends exactly once: it runs, is aborted by stop, or is refused (assertions at
@@ -43,7 +46,8 @@
  *   - none stranded: init waits until every call has ended, so a call left in the inbox or the
  *     queue while the workers wait forever (or none is left to run it) is an invalid end state;
  *   - a push after the inbox closed is refused, and the locked path then refuses the call;
- *   - a worker waits only while the queue is empty; a hand-off goes to a parked worker only.
+ *   - a worker waits only while the queue is empty; a hand-off goes to a parked worker only;
+ *   - a notify lost on a spinning worker strands nothing.
  * Planted bugs (check.sh expects spin to find each): BUG_CHECK_BEFORE_PUSH (the submitter reads
  * idle_hint and fast_submit_ before pushing), BUG_PARK_WITHOUT_COLLECT (a parked worker waits
  * without checking the inbox), BUG_CLOSE_WITHOUT_COLLECT (refresh closes the path without
@@ -51,7 +55,8 @@
  * satisfied before its store to idle_hint is visible: what a relaxed load of the head in
  * submission_inbox::take() would allow on a weakly ordered CPU, as the code had it at first; the
  * model is otherwise sequentially consistent, so the store-then-load pairs must be seq_cst on
- * both sides, as they now are).
+ * both sides, as they now are), BUG_SPIN_THEN_WAIT (a worker waits after its spin without
+ * looking again: the hand-off made while it spun was notified to no one).
  */
 #ifndef WORKERS
 #define WORKERS 1              /* at the start; 2: without the locked submitter, for speed */
@@ -84,6 +89,8 @@ byte queued;
 bool parked[SLOTS];
 byte idle;
 byte handoff[SLOTS];  /* call + 1; 0: none */
+bool in_wait[SLOTS];  /* in cv.wait(): a notify wakes it */
+bool notified[SLOTS]; /* notified while waiting */
 bool slot_used[SLOTS];
 byte threads, starting;
 byte timeouts;
@@ -100,6 +107,11 @@ inline end_call(call) {
     ended[call]++;
     assert(ended[call] == 1);
     nended++
+}
+
+/* cv.notify_one() on worker wk's record: lost unless the worker waits. */
+inline notify(wk) {
+    if :: in_wait[wk] -> notified[wk] = true :: else -> skip fi
 }
 
 /* Any parked worker (unpark_latest() takes the most recently parked: one of these). */
@@ -132,7 +144,8 @@ inline collect() {
         assert(handoff[w2] == 0);
         queue[i] = false; queued--;
         parked[w2] = false; idle--; idle_hint = idle;
-        handoff[w2] = i + 1
+        handoff[w2] = i + 1;
+        notify(w2)
     :: else -> break
     od;
     i = 0; w2 = 0
@@ -183,7 +196,7 @@ inline start_thread() {
 proctype worker(byte w)
 {
     byte i, w2, op; /* op: the call to run + 1 */
-    bool closing, grow, again, leave, early;
+    bool closing, grow, again, leave, early, spin_chance, spinning;
     atomic { !mtx -> mtx = true; starting--; threads++ };
 top:
     atomic { refresh_store() };
@@ -222,21 +235,27 @@ waiting:
         :: handoff[w] == 0 && stopped -> leave = true
         :: else ->
             assert(queued == 0); /* a worker waits only while the queue is empty */
-            mtx = false /* cv.wait() releases the lock */
+            if
+            :: spin_chance -> spinning = true /* idle_spin: polls without the lock */
+            :: true -> in_wait[w] = true      /* cv.wait() releases the lock */
+            fi;
+            spin_chance = false;
+            mtx = false
         fi
     };
     if
     :: op != 0 -> goto running
     :: leave -> leave = false; goto unparked
+    :: spinning -> spinning = false; goto spun
     :: else -> skip
     fi;
 end_wait:
     if
-    :: atomic { (handoff[w] != 0 || stopped) && !mtx -> mtx = true }; /* notified */
+    :: atomic { notified[w] && !mtx -> mtx = true; notified[w] = false; in_wait[w] = false };
         goto waiting
     :: atomic { /* the idle timeout, above min_threads */
            handoff[w] == 0 && !stopped && !mtx && threads > MIN_THREADS && timeouts < TIMEOUTS ->
-           mtx = true; timeouts++
+           mtx = true; timeouts++; in_wait[w] = false; notified[w] = false
        }
     fi;
 unparked:
@@ -257,8 +276,17 @@ retire:
     goto gone;
 running:
     atomic { mtx = false; end_call(op - 1); op = 0 }; /* fn runs outside the lock */
-    atomic { !mtx -> mtx = true };
+    /* the result handed back: its caller may submit again, so the next wait may spin first */
+    atomic { !mtx -> mtx = true; spin_chance = true };
     goto top;
+spun: /* the poll ended (poked, or its limit): the lock again, then look again */
+#ifdef BUG_SPIN_THEN_WAIT
+    atomic { !mtx -> mtx = true; in_wait[w] = true; mtx = false };
+    goto end_wait;
+#else
+    atomic { !mtx -> mtx = true };
+    goto waiting;
+#endif
 gone:
     skip
 }
@@ -281,6 +309,7 @@ inline submit_locked(call) {
             assert(handoff[w2] == 0);
             parked[w2] = false; idle--; idle_hint = idle;
             handoff[w2] = call + 1;
+            notify(w2);
             w2 = 0
         :: !stopped && !draining && idle == 0 -> queue[call] = true; queued++
         fi
@@ -359,8 +388,9 @@ proctype stopper()
             :: i < CALLS -> if :: inbox[i] -> inbox[i] = false; end_call(i) :: else -> skip fi; i++
             :: else -> break
             od;
+            notify(0); notify(1); /* wake_all_parked() */
             i = 0;
-            mtx = false /* wake_all_parked() */
+            mtx = false
         }
     :: mode == MODE_JOIN -> /* join(): close_inbox_locked() */
         atomic { !mtx -> mtx = true; draining = true; fast = false };
@@ -370,7 +400,7 @@ proctype stopper()
             mtx = false
         };
         nended == CALLS; /* drained */
-        atomic { !mtx -> mtx = true; stopped = true; mtx = false } /* joined: the workers leave */
+        atomic { !mtx -> mtx = true; stopped = true; notify(0); notify(1); mtx = false } /* joined: the workers leave */
     fi
 }
 

@@ -23,7 +23,9 @@
  *              idle stack and are told to leave.
  * Every atomic block is one critical section under coordinator::mutex_. A timed wait is a
  * nondeterministic choice between being handed a call, seeing stop, being told to leave and
- * timing out.
+ * timing out. The spin a parked worker may make before waiting (idle_spin: it leaves the lock,
+ * polls, takes the lock and looks again) is modelled in submission_inbox.pml, with notifies as
+ * events: here a wait wakes on what it waits for.
  *
  * Properties:
  *   - no accepted call is left queued with zero workers alive or starting (monitor process);

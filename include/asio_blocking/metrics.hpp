@@ -34,6 +34,9 @@ struct pool_counters {
     std::uint64_t threads_retired = 0;
     std::uint64_t thread_start_failures = 0;
     std::uint64_t hook_failures = 0; ///< on_thread_start/on_thread_stop calls that threw.
+    /// Idle moments in which a worker polled for its caller's next call (at most 50 µs) before sleeping.
+    std::uint64_t idle_spins = 0;
+    std::uint64_t idle_spin_hits = 0; ///< Of `idle_spins`: those in which a call arrived.
     std::size_t peak_threads = 0;
     std::size_t peak_queued = 0;
 };
@@ -116,6 +119,11 @@ void for_each_field(const pool_metrics& m, Visitor&& visit)
           m.thread_start_failures);
     visit(metric_field{"hook_failures", k::counter, "on_thread_start/on_thread_stop calls that threw."},
           m.hook_failures);
+    visit(metric_field{"idle_spins", k::counter,
+                       "Idle moments in which a worker polled for its caller's next call before sleeping."},
+          m.idle_spins);
+    visit(metric_field{"idle_spin_hits", k::counter, "Of idle_spins: those in which a call arrived."},
+          m.idle_spin_hits);
     visit(metric_field{"peak_threads", k::gauge, "Most worker threads alive at once."}, u{m.peak_threads});
     visit(metric_field{"peak_queued", k::gauge, "Most calls queued at once."}, u{m.peak_queued});
     visit(

@@ -342,6 +342,7 @@ coordinator::admission coordinator::submit(operation* op, const call_settings& s
 void coordinator::hand_off_locked(worker* w, operation* op) noexcept
 {
     w->handoff = op;
+    w->poked.store(true, std::memory_order_release);
     op->place_ = op_place::running;
     ++handed_off_; // busy from now on, for join()'s sake
 }
@@ -928,8 +929,9 @@ void coordinator::worker_loop(worker* self)
 
     std::unique_lock lk(mutex_);
     courier_wanted_ = courier_wanted_ || worker_lowered;
-    operation* finished = nullptr; // ran; its result is handed back outside the lock
-    bool delivered = false;        // a result was handed back since the lock was last held
+    operation* finished = nullptr;  // ran; its result is handed back outside the lock
+    bool delivered = false;         // a result was handed back since the lock was last held
+    bool caller_may_return = false; // ... and then no call was waiting, nor any other of its caller
     // The reading that ends a call starts the next; tiny calls are timed one in 16.
     call_timer timer(clock::now(), growth_policy::slow_call);
     steady_time now = timer.last_reading();
@@ -951,9 +953,10 @@ void coordinator::worker_loop(worker* self)
         if (!op && finished) {
             // Hand the result back before going idle (or leaving): the handler may submit more.
             lk.unlock();
-            std::exchange(finished, nullptr)->complete();
+            const caller_pending others = std::exchange(finished, nullptr)->complete();
             lk.lock();
             delivered = true;
+            caller_may_return = others == caller_pending::none;
             timer.restart(clock::now());
             now = timer.last_reading();
             continue;
@@ -986,6 +989,20 @@ void coordinator::worker_loop(worker* self)
                     may_retire ? saturating_after(now, options_.idle_timeout) : steady_time::max();
                 if (self->handoff || self->exit_requested || (state_ >= pool_state::stopped && aborting_ == 0))
                     break;
+                if (caller_may_return && !worker_lowered && spin_.try_begin_locked()) {
+                    // Poll for the caller's next call before sleeping (see idle_spin); then
+                    // look again under the lock: a notify meanwhile found no one waiting.
+                    caller_may_return = false;
+                    self->poked.store(false, std::memory_order_relaxed);
+                    lk.unlock();
+                    const bool poked = idle_spin::poll(self->poked);
+                    lk.lock();
+                    spin_.end_locked(poked);
+                    ++counters_.totals.idle_spins;
+                    counters_.totals.idle_spin_hits += poked;
+                    continue;
+                }
+                caller_may_return = false;
                 if (until == steady_time::max()) {
                     self->cv.wait(lk);
                 } else if (self->cv.wait_until(lk, until) == std::cv_status::timeout && !self->handoff) {

@@ -147,6 +147,7 @@ void worker_set::ask_parked_to_leave(std::size_t keep) noexcept
         w->parked = false;
         w->exit_requested = true;
         ++leaving_;
+        w->poked.store(true, std::memory_order_release);
         w->cv.notify_one();
     }
     publish_idle();
@@ -167,8 +168,10 @@ void worker_set::recall_leaving(std::size_t keep) noexcept
 
 void worker_set::wake_all_parked() noexcept
 {
-    for (worker* w : idle_)
+    for (worker* w : idle_) {
+        w->poked.store(true, std::memory_order_release);
         w->cv.notify_one();
+    }
 }
 
 void worker_set::begin_call(worker* w, operation* op, steady_time now) noexcept

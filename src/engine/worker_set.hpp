@@ -39,6 +39,9 @@ struct worker {
     std::chrono::steady_clock::time_point cpu_seen_at{};
     std::chrono::steady_clock::time_point cpu_seen_since{};
     std::atomic<bool> in_call{false};
+    // Set with every notify meant for it while parked: a worker polling before it sleeps (see
+    // idle_spin) sees a hand-off without the lock.
+    std::atomic<bool> poked{false};
     bool parked = false;
     bool exit_requested = false;
 };

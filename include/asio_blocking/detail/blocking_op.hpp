@@ -186,17 +186,17 @@ public:
         }
     }
 
-    void complete() noexcept override
+    caller_pending complete() noexcept override
     {
         destroy_fn(); // if skipped
         if (try_claim()) {
             release(); // the core's reference; the completion keeps the op alive
-            deliver({}, true, true, engine::handing_back());
-        } else {
-            // Abandoned or orphaned: the result is discarded here, on the worker.
-            destroy_value();
-            release();
+            return deliver({}, true, true, engine::handing_back());
         }
+        // Abandoned or orphaned: the result is discarded here, on the worker.
+        destroy_value();
+        release();
+        return caller_pending::others_or_unknown;
     }
 
     void abort(std::exception_ptr error) noexcept override { abort_from(engine::handing_back(), std::move(error)); }
@@ -373,7 +373,7 @@ private:
     // handler's allocator: the operation itself is the one allocation made with it, so an
     // exhausted handler allocator can only make the initiating function throw.
     // `from` is the engine that handed the call back, for the handler's completion_scope.
-    void deliver(std::exception_ptr error, bool may_dispatch, bool fn_gone, const engine* from) noexcept
+    caller_pending deliver(std::exception_ptr error, bool may_dispatch, bool fn_gone, const engine* from) noexcept
     {
         // An io_context handler (plain, or in an any_io_executor: use_awaitable's) joins the
         // context's pending batch. Not while fn still runs (an abandoned call): the value
@@ -384,8 +384,7 @@ private:
                     ::new (static_cast<void*>(&error_)) std::exception_ptr(std::move(error));
                     hold(holds::error);
                 }
-                registry_->deliver_batched(this, from);
-                return;
+                return registry_->deliver_batched(this, from);
             }
         }
         invoker inv(this, std::move(error), from);
@@ -407,12 +406,12 @@ private:
         };
         try {
             if (registry_)
-                registry_->deliver(this, send); // the context's shutdown waits for the post
-            else
-                send();
+                return registry_->deliver(this, send); // the context's shutdown waits for the post
+            send();
         } catch (...) {
             // Out of memory: the handler was destroyed with the failed post's temporaries.
         }
+        return caller_pending::others_or_unknown;
     }
 
     boost::asio::io_context* io_context_of_handler() const noexcept

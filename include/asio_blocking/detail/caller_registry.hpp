@@ -143,12 +143,15 @@ public:
     /// context's shutdown waits for `send` to return. `send` runs outside the registry lock:
     /// posting may wake the context's thread, which may be registering its next call. `op`
     /// may be gone once `send` returns: some executors run the handler inline.
+    /// Returns whether other calls of the context are still pending.
     template <typename Send>
-    void deliver(async_operation* op, Send&& send)
+    caller_pending deliver(async_operation* op, Send&& send)
     {
+        caller_pending others;
         {
             std::lock_guard lk(mutex_);
             unlink_locked(op); // a call whose work the registry keeps stays counted until posted
+            others = pending_locked();
             sending_.fetch_add(1, std::memory_order_relaxed);
         }
         struct done_sending {
@@ -163,6 +166,7 @@ public:
             }
         } guard{*this, op->caller_work_}; // also if send throws
         send();
+        return others;
     }
 
     /// Unregisters `op` (claimed, its outcome stored in it; its handler runs on an io_context,
@@ -170,8 +174,9 @@ public:
     /// while a batch is pending join it: one post, and one wake-up of the loop, per batch
     /// instead of per call. `finished_by` (the engine that handed `op` back) is kept in `op` for
     /// its handler: it is stored in the link the registry no longer needs, as the op has no room
-    /// of its own for it.
-    void deliver_batched(async_operation* op, const engine* finished_by);
+    /// of its own for it. Returns whether other calls of the context are still pending (or
+    /// finished, in the batch).
+    caller_pending deliver_batched(async_operation* op, const engine* finished_by);
 
     /// Called once, from the context's shutdown: claims every registered op, waits for ops
     /// claimed elsewhere to finish delivering, then destroys the claimed ones' handlers.
@@ -197,6 +202,10 @@ private:
     /// Registers `op`; false if the context is already shutting down.
     bool add(async_operation* op);
     void unlink_locked(async_operation* op) noexcept;
+    caller_pending pending_locked() const noexcept
+    {
+        return head_ || ready_head_ ? caller_pending::others_or_unknown : caller_pending::none;
+    }
     /// Takes one count of the context's work: kept_calls_ is rising from 0.
     void take_work_locked() noexcept;
     /// `n` calls whose work the registry keeps no longer need it; returns the work to give

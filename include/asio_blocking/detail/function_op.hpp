@@ -39,7 +39,11 @@ public:
         }
     }
 
-    void complete() noexcept override { destroy(); }
+    caller_pending complete() noexcept override
+    {
+        destroy();
+        return caller_pending::others_or_unknown;
+    }
     void abort(std::exception_ptr) noexcept override { destroy(); }
 
     /// Destroys an op that was never submitted (refused).

@@ -36,6 +36,14 @@ enum class op_kind : unsigned char {
     completion,
 };
 
+/// What `complete()` saw of the caller it handed the result to.
+enum class caller_pending : unsigned char {
+    /// Other calls of the caller's context are still pending, or there is no such caller.
+    others_or_unknown,
+    /// None: the caller may well submit its next call as soon as this handler has run.
+    none,
+};
+
 /// Base of everything the engine runs: `post`ed functions and `async_blocking` calls.
 /**
  * The engine calls exactly one of:
@@ -58,7 +66,7 @@ public:
     };
 
     virtual outcome run() noexcept = 0;
-    virtual void complete() noexcept = 0;
+    virtual caller_pending complete() noexcept = 0;
     virtual void abort(std::exception_ptr error) noexcept = 0;
     /// The stop source stop() and cancellation request stop on; none unless fn takes a token.
     virtual std::stop_source stop_source() const noexcept { return std::stop_source(std::nostopstate); }
