@@ -442,4 +442,24 @@ BOOST_AUTO_TEST_CASE(a_pool_allowed_more_cpus_than_the_process_has_does_not_poll
     BOOST_TEST(pool.metrics().idle_spins == 0u);
 }
 
+// A pool limited to one CPU keeps to it: its workers do not poll on a second one.
+BOOST_AUTO_TEST_CASE(a_pool_limited_to_one_cpu_does_not_poll)
+{
+    asio::io_context io;
+    ab::blocking_pool pool({.min_threads = 1, .cpu_limit = 1});
+    int left = test::rounds(2'000);
+    std::function<void()> next = [&] {
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; },
+            [&](std::exception_ptr, int) {
+                if (--left > 0)
+                    next();
+            });
+    };
+    next();
+    io.run_for(test::patience);
+    BOOST_TEST_REQUIRE(left == 0);
+    BOOST_TEST(pool.metrics().idle_spins == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
