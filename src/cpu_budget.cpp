@@ -34,11 +34,14 @@ std::optional<Int> parse_int(std::string_view s)
     return value;
 }
 
-std::optional<std::size_t> cpus_for(long long quota, long long period)
+std::optional<std::size_t> cpus_for(long long quota, long long period, quota_rounding rounding)
 {
     if (quota <= 0 || period <= 0)
         return std::nullopt;
-    // A quota of 1.5 periods lets 2 threads run part-time: round up, as Go and Java do.
+    // A quota of 1.5 periods lets 2 threads run part-time: round up, as Go and Java do; but a
+    // thread that never sleeps has only 1 to itself.
+    if (rounding == quota_rounding::down)
+        return static_cast<std::size_t>(quota / period);
     return static_cast<std::size_t>((quota + period - 1) / period);
 }
 
@@ -50,7 +53,7 @@ void take_min(std::optional<std::size_t>& result, std::optional<std::size_t> can
 
 } // namespace
 
-std::optional<std::size_t> parse_cpu_max(std::string_view cpu_max)
+std::optional<std::size_t> parse_cpu_max(std::string_view cpu_max, quota_rounding rounding)
 {
     cpu_max = trim(cpu_max);
     const auto space = cpu_max.find(' ');
@@ -63,30 +66,31 @@ std::optional<std::size_t> parse_cpu_max(std::string_view cpu_max)
                                                         : parse_int<long long>(cpu_max.substr(space + 1));
     if (!quota || !period)
         return std::nullopt;
-    return cpus_for(*quota, *period);
+    return cpus_for(*quota, *period, rounding);
 }
 
-std::optional<std::size_t> parse_cfs_quota(std::string_view quota_us, std::string_view period_us)
+std::optional<std::size_t> parse_cfs_quota(std::string_view quota_us, std::string_view period_us,
+                                           quota_rounding rounding)
 {
     const auto quota = parse_int<long long>(quota_us);
     const auto period = parse_int<long long>(period_us);
     if (!quota || !period)
         return std::nullopt;
-    return cpus_for(*quota, *period);
+    return cpus_for(*quota, *period, rounding);
 }
 
 std::optional<std::size_t> cgroup_cpu_quota(const std::vector<std::string>& v2_dirs,
-                                            const std::vector<std::string>& v1_dirs)
+                                            const std::vector<std::string>& v1_dirs, quota_rounding rounding)
 {
     std::optional<std::size_t> result;
     for (const auto& dir : v2_dirs)
         if (const auto text = read_small_file(dir + "/cpu.max"))
-            take_min(result, parse_cpu_max(*text));
+            take_min(result, parse_cpu_max(*text, rounding));
     for (const auto& dir : v1_dirs) {
         const auto quota = read_small_file(dir + "/cpu.cfs_quota_us");
         const auto period = read_small_file(dir + "/cpu.cfs_period_us");
         if (quota && period)
-            take_min(result, parse_cfs_quota(*quota, *period));
+            take_min(result, parse_cfs_quota(*quota, *period, rounding));
     }
     return result;
 }
@@ -110,10 +114,10 @@ std::optional<std::size_t> affinity_cpu_count()
     return std::nullopt;
 }
 
-std::size_t cpu_budget()
+std::size_t cpu_budget(quota_rounding rounding)
 {
     std::optional<std::size_t> result = affinity_cpu_count();
-    take_min(result, cgroup_cpu_quota(own_cgroup_dirs(cgroup_v2), own_cgroup_dirs(cgroup_hierarchy{"cpu"})));
+    take_min(result, cgroup_cpu_quota(own_cgroup_dirs(cgroup_v2), own_cgroup_dirs(cgroup_hierarchy{"cpu"}), rounding));
     if (!result)
         result = std::thread::hardware_concurrency();
     return std::max<std::size_t>(*result, 1);

@@ -372,7 +372,8 @@ BOOST_AUTO_TEST_CASE(a_caller_awaiting_each_result_in_turn_gets_every_one)
         asio::detached);
     io.run_for(test::patience);
     BOOST_TEST(sum == long(n) * (n - 1) / 2);
-    if (asio_blocking::detail::cpu_budget() >= 2) // one CPU for the caller, one to poll on
+    // One whole CPU for the caller, one to poll on.
+    if (asio_blocking::detail::cpu_budget(asio_blocking::detail::quota_rounding::down) >= 2)
         BOOST_TEST(pool.metrics().idle_spins > 0u);
 }
 
@@ -400,8 +401,65 @@ BOOST_AUTO_TEST_CASE(a_caller_that_comes_back_late_makes_the_pool_spin_rarely)
     const ab::pool_metrics m = pool.metrics();
     BOOST_TEST(m.idle_spins <= 20u);
     BOOST_TEST(m.idle_spin_hits <= m.idle_spins);
-    if (asio_blocking::detail::cpu_budget() >= 2)
+    if (asio_blocking::detail::cpu_budget(asio_blocking::detail::quota_rounding::down) >= 2)
         BOOST_TEST(m.idle_spins > 0u);
+}
+
+// Polling takes a CPU besides the caller's: the process's CPUs ration it, not the pool's
+// cpu_limit, which may allow more than there are.
+BOOST_AUTO_TEST_CASE(a_pool_allowed_more_cpus_than_the_process_has_does_not_poll_on_one_cpu)
+{
+    // Threads inherit their creator's affinity: a pool made on one CPU runs there.
+    struct one_cpu_scope {
+        cpu_set_t previous;
+        one_cpu_scope()
+        {
+            BOOST_TEST_REQUIRE(pthread_getaffinity_np(pthread_self(), sizeof previous, &previous) == 0);
+            int cpu = 0;
+            while (!CPU_ISSET(cpu, &previous))
+                ++cpu;
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            BOOST_TEST_REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0);
+        }
+        ~one_cpu_scope() { pthread_setaffinity_np(pthread_self(), sizeof previous, &previous); }
+    } one_cpu;
+    asio::io_context io;
+    ab::blocking_pool pool({.min_threads = 1, .cpu_limit = 4});
+    int left = test::rounds(2'000);
+    std::function<void()> next = [&] {
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; },
+            [&](std::exception_ptr, int) {
+                if (--left > 0)
+                    next();
+            });
+    };
+    next();
+    io.run_for(test::patience);
+    BOOST_TEST_REQUIRE(left == 0);
+    BOOST_TEST(pool.metrics().idle_spins == 0u);
+}
+
+// A pool limited to one CPU keeps to it: its workers do not poll on a second one.
+BOOST_AUTO_TEST_CASE(a_pool_limited_to_one_cpu_does_not_poll)
+{
+    asio::io_context io;
+    ab::blocking_pool pool({.min_threads = 1, .cpu_limit = 1});
+    int left = test::rounds(2'000);
+    std::function<void()> next = [&] {
+        ab::async_blocking(
+            pool, io.get_executor(), [] { return 1; },
+            [&](std::exception_ptr, int) {
+                if (--left > 0)
+                    next();
+            });
+    };
+    next();
+    io.run_for(test::patience);
+    BOOST_TEST_REQUIRE(left == 0);
+    BOOST_TEST(pool.metrics().idle_spins == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

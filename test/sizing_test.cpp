@@ -187,6 +187,23 @@ BOOST_AUTO_TEST_CASE(the_tightest_cpu_quota_of_the_cgroup_and_its_ancestors_appl
     BOOST_TEST(!ad::cgroup_cpu_quota({fs.dir("missing")}, {fs.dir("v2/a/b")}));
 }
 
+// A polling worker takes a CPU whole: a quota of 1.5 CPUs leaves it 1 (and its caller none).
+BOOST_AUTO_TEST_CASE(a_quota_counted_down_gives_only_the_whole_cpus)
+{
+    const auto down = ad::quota_rounding::down;
+    BOOST_TEST(ad::parse_cpu_max("150000 100000", down).value() == 1u);
+    BOOST_TEST(ad::parse_cpu_max("200000 100000", down).value() == 2u);
+    BOOST_TEST(ad::parse_cpu_max("50000 100000", down).value() == 0u);
+    BOOST_TEST(!ad::parse_cpu_max("max 100000", down));
+    BOOST_TEST(ad::parse_cfs_quota("250000\n", "100000\n", down).value() == 2u);
+    fake_cgroup_tree fs;
+    const std::vector<std::string> v2{fs.write("v2", "cpu.max", "110000 100000\n")};
+    BOOST_TEST(ad::cgroup_cpu_quota(v2, {}).value() == 2u);
+    BOOST_TEST(ad::cgroup_cpu_quota(v2, {}, down).value() == 1u);
+    BOOST_TEST(ad::cpu_budget(down) >= 1u);
+    BOOST_TEST(ad::cpu_budget(down) <= ad::cpu_budget());
+}
+
 BOOST_AUTO_TEST_CASE(cpu_budget_is_at_least_one_and_within_the_affinity_mask)
 {
     const std::size_t budget = ad::cpu_budget();

@@ -264,6 +264,53 @@ BOOST_AUTO_TEST_CASE(random_operation_mix_keeps_the_invariants)
     }
 }
 
+// Loops awaiting one call at a time make workers poll for their next call (see idle_spin):
+// calls handed to a polling worker, cancelled around it, or arriving while the limits shrink
+// and grow, all complete exactly once.
+BOOST_AUTO_TEST_CASE(loops_awaiting_in_turn_lose_no_call_while_workers_poll_and_limits_change)
+{
+    ab::blocking_pool pool({.max_threads = 3, .idle_timeout = 1ms, .worker_scheduling = ab::os_scheduling::normal});
+    const int n = test::rounds(1'000);
+    constexpr int loops = 3;
+    std::vector<int> handled(loops, 0);
+    std::vector<std::thread> threads;
+    for (int l = 0; l < loops; ++l)
+        threads.emplace_back([&, l] {
+            asio::io_context io;
+            asio::cancellation_signal signal;
+            int left = n;
+            std::function<void()> next = [&] {
+                const int i = left--;
+                auto handler = [&](std::exception_ptr, int) {
+                    ++handled[l];
+                    if (left > 0)
+                        next();
+                };
+                if (i % 7 == 0) { // cancelled while queued, handed over or running
+                    ab::async_blocking(
+                        pool, io.get_executor(), [] { return 1; },
+                        asio::bind_cancellation_slot(signal.slot(), handler));
+                    signal.emit(i % 2 ? asio::cancellation_type::terminal : asio::cancellation_type::total);
+                } else {
+                    ab::async_blocking(
+                        pool, io.get_executor(), [] { return 1; }, handler);
+                }
+                if (l == 0 && i % 50 == 0) { // surplus parked workers told to leave, then kept
+                    const std::size_t limits[][2] = {{0, 1}, {1, 3}, {0, 2}, {2, 3}};
+                    pool.set_limits(limits[i / 50 % 4][0], limits[i / 50 % 4][1]);
+                }
+            };
+            next();
+            io.run_for(test::patience);
+        });
+    for (std::thread& t : threads)
+        t.join();
+    for (int l = 0; l < loops; ++l)
+        BOOST_TEST(handled[l] == n, "loop " << l);
+    const ab::pool_metrics m = pool.metrics();
+    BOOST_TEST(m.idle_spin_hits <= m.idle_spins);
+}
+
 BOOST_AUTO_TEST_CASE(thread_start_failures_never_hang_or_lose_a_call)
 {
     asio::io_context io;

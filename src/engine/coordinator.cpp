@@ -142,6 +142,7 @@ coordinator::coordinator(pool_options options)
     , worker_base_nice_(this_thread_nice())
     , thread_cap_(os_thread_headroom())
     , cpu_limit_(static_cast<double>(options_.cpu_limit != 0 ? options_.cpu_limit : cpu_budget()))
+    , spin_(std::min(cpu_limit_, static_cast<double>(cpu_budget(quota_rounding::down))))
     , tick_([this](std::unique_lock<std::mutex>& lk, steady_time now) { return monitor_tick(lk, now); })
 {
     // Submitters and workers hold the lock briefly: spinning a little before sleeping in the

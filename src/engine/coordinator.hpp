@@ -172,7 +172,7 @@ private:
     int worker_base_nice_;  // the creator's nice value: os_scheduling::low is relative to it
     thread_cap thread_cap_; // max_threads_ as far as the OS allows
     double cpu_limit_;      // options_.cpu_limit, or the CPUs this process may use
-    idle_spin spin_{cpu_limit_};
+    idle_spin spin_;        // by the whole CPUs the process may use, at most cpu_limit_
 
     priority_queue queue_;
     submission_inbox inbox_;
