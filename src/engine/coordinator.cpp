@@ -996,11 +996,13 @@ void coordinator::worker_loop(worker* self)
                     caller_may_return = false;
                     self->poked.store(false, std::memory_order_relaxed);
                     lk.unlock();
-                    const bool poked = idle_spin::poll(self->poked);
+                    idle_spin::poll(self->poked);
                     lk.lock();
-                    spin_.end_locked(poked);
+                    // Found work only if handed a call: stop() and set_limits poke as well.
+                    const bool found = self->handoff != nullptr;
+                    spin_.end_locked(found);
                     ++counters_.totals.idle_spins;
-                    counters_.totals.idle_spin_hits += poked;
+                    counters_.totals.idle_spin_hits += found;
                     continue;
                 }
                 caller_may_return = false;
