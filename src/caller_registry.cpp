@@ -179,7 +179,7 @@ caller_pending caller_registry::deliver_batched(async_operation* op, const engin
         (ready_tail_ ? ready_tail_->link_next_ : ready_head_) = op;
         ready_tail_ = op;
         if (batch_posted_)
-            return caller_pending::others_or_unknown; // the pending batch takes it
+            return others; // the pending batch takes it
         batch_posted_ = true;
         sending_.fetch_add(1, std::memory_order_relaxed);
     }

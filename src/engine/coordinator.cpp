@@ -990,10 +990,9 @@ void coordinator::worker_loop(worker* self)
                     may_retire ? saturating_after(now, options_.idle_timeout) : steady_time::max();
                 if (self->handoff || self->exit_requested || (state_ >= pool_state::stopped && aborting_ == 0))
                     break;
-                if (caller_may_return && !worker_lowered && spin_.try_begin_locked()) {
-                    // Poll for the caller's next call before sleeping (see idle_spin); then
-                    // look again under the lock: a notify meanwhile found no one waiting.
-                    caller_may_return = false;
+                // Once per idle moment: poll for the caller's next call before sleeping (see
+                // idle_spin); then look again under the lock: a notify meanwhile found no one waiting.
+                if (std::exchange(caller_may_return, false) && !worker_lowered && spin_.try_begin_locked()) {
                     self->poked.store(false, std::memory_order_relaxed);
                     lk.unlock();
                     idle_spin::poll(self->poked);
@@ -1005,7 +1004,6 @@ void coordinator::worker_loop(worker* self)
                     counters_.totals.idle_spin_hits += found;
                     continue;
                 }
-                caller_may_return = false;
                 if (until == steady_time::max()) {
                     self->cv.wait(lk);
                 } else if (self->cv.wait_until(lk, until) == std::cv_status::timeout && !self->handoff) {
