@@ -184,7 +184,8 @@ caller_pending caller_registry::deliver_batched(async_operation* op, const engin
         sending_.fetch_add(1, std::memory_order_relaxed);
     }
     // A lowered worker would hold the loop's scheduler lock at low priority: the courier posts.
-    if (finished_by && finished_by->hand_to_courier(*this))
+    // A worker finishing tiny calls posts after a few more deliveries (see held_batches).
+    if (finished_by && finished_by->take_batch_post(*this))
         return others;
     // Posted outside the lock: the post wakes the loop, which may preempt this worker at once
     // (a worker runs at a lower OS priority) and then need this lock to run the batch. The

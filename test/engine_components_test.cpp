@@ -1,9 +1,10 @@
 // The engine's pure components, tested without threads: priority queue, submission inbox, call
-// timer (with a fake clock), lane gate, deadline set, growth policy (with synthetic snapshots)
-// and the idle spin's rationing.
+// timer (with a fake clock), lane gate, deadline set, growth policy (with synthetic snapshots),
+// the idle spin's rationing and the batches a worker holds.
 #include "engine/call_timer.hpp"
 #include "engine/deadline_set.hpp"
 #include "engine/growth_policy.hpp"
+#include "engine/held_batches.hpp"
 #include "engine/idle_spin.hpp"
 #include "engine/lane_gate.hpp"
 #include "engine/priority_queue.hpp"
@@ -206,6 +207,22 @@ BOOST_AUTO_TEST_CASE(call_timer_times_every_call_again_once_a_window_ran_long)
     BOOST_TEST(run(timer, clock, 1, 100us) == 1);
     BOOST_TEST(run(timer, clock, d::call_timer::tiny_calls_to_sample - 1, 1us) ==
                int(d::call_timer::tiny_calls_to_sample - 1));
+}
+
+BOOST_AUTO_TEST_CASE(call_timer_knows_the_time_per_call_of_its_last_window)
+{
+    fake_clock clock;
+    d::call_timer timer(clock.now, 50us);
+    BOOST_TEST((timer.per_call() == 0us)); // not known yet
+    run(timer, clock, d::call_timer::tiny_calls_to_sample + 2 * d::call_timer::sampling, 2us);
+    BOOST_TEST((timer.per_call() == 2us));
+    // A worker that idled restarts the window: the idle time is not counted, nor are the calls
+    // before it divided into the time after it.
+    run(timer, clock, 3, 2us);
+    clock.now += 1s;
+    timer.restart(clock.now);
+    run(timer, clock, 2 * d::call_timer::sampling, 3us);
+    BOOST_TEST((timer.per_call() == 3us));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,6 +500,74 @@ BOOST_AUTO_TEST_CASE(idle_spin_poll_sees_a_poke_at_once_and_gives_up_after_its_l
     const auto start = std::chrono::steady_clock::now();
     BOOST_TEST(!d::idle_spin::poll(poked));
     BOOST_TEST((std::chrono::steady_clock::now() - start >= d::idle_spin::limit));
+}
+
+// ---------------------------------------------------------------------------------------------
+// held_batches
+
+BOOST_AUTO_TEST_CASE(held_batches_wait_for_fewer_deliveries_the_longer_calls_take)
+{
+    using hb = d::held_batches;
+    BOOST_TEST(hb::deliveries_for(0us) == 0u); // not known yet: post at once
+    BOOST_TEST(hb::deliveries_for(100ns) == hb::max_deliveries);
+    BOOST_TEST(hb::deliveries_for(hb::hold_budget / 10) == 10u);
+    BOOST_TEST(hb::deliveries_for(hb::hold_budget / 2) == 2u);
+    BOOST_TEST(hb::deliveries_for(hb::hold_budget / 2 + 1ns) == 0u);
+    BOOST_TEST(hb::deliveries_for(1s) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(held_batches_come_due_after_their_limit_of_deliveries_oldest_first)
+{
+    d::held_batches held;
+    // Registries are only carried, never touched: any distinct addresses do.
+    std::array<int, 3> r{};
+    auto* a = reinterpret_cast<d::caller_registry*>(&r[0]);
+    auto* b = reinterpret_cast<d::caller_registry*>(&r[1]);
+    BOOST_TEST(!held.any());
+    BOOST_TEST(held.hold(a));
+    held.delivered();
+    held.delivered();
+    BOOST_TEST(held.hold(b));
+    BOOST_TEST(held.any());
+    BOOST_TEST(held.take_due(3) == nullptr);
+    held.delivered();
+    BOOST_TEST(held.take_due(3) == a);
+    BOOST_TEST(held.take_due(3) == nullptr);
+    held.delivered();
+    held.delivered();
+    BOOST_TEST(held.take_due(3) == b);
+    BOOST_TEST(!held.any());
+}
+
+BOOST_AUTO_TEST_CASE(held_batches_are_all_due_at_limit_zero_and_refuse_beyond_their_slots)
+{
+    d::held_batches held;
+    std::array<int, d::held_batches::slots + 1> r{};
+    for (std::size_t i = 0; i < d::held_batches::slots; ++i)
+        BOOST_TEST(held.hold(reinterpret_cast<d::caller_registry*>(&r[i])));
+    BOOST_TEST(!held.hold(reinterpret_cast<d::caller_registry*>(&r.back()))); // posted at once instead
+    std::size_t taken = 0;
+    while (held.take_due(0))
+        ++taken;
+    BOOST_TEST(taken == d::held_batches::slots);
+    BOOST_TEST(held.take_any() == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(held_batches_are_taken_once_by_the_worker_or_the_monitor)
+{
+    d::held_batches held;
+    std::array<int, 2> r{};
+    auto* a = reinterpret_cast<d::caller_registry*>(&r[0]);
+    auto* b = reinterpret_cast<d::caller_registry*>(&r[1]);
+    held.hold(a);
+    held.hold(b);
+    // The monitor takes one; the worker, finding it gone, takes only the other.
+    d::caller_registry* first = held.take_any();
+    BOOST_TEST((first == a || first == b));
+    d::caller_registry* second = held.take_due(0);
+    BOOST_TEST((second != nullptr && second != first));
+    BOOST_TEST(held.take_any() == nullptr);
+    BOOST_TEST(held.take_due(0) == nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -455,4 +455,54 @@ BOOST_AUTO_TEST_CASE(a_pool_limited_to_one_cpu_does_not_poll)
     BOOST_TEST(idle_spins_awaiting_in_turn({.min_threads = 1, .cpu_limit = 1}) == 0u);
 }
 
+// While calls are tiny, a worker holds a loop's batch of results for a few more deliveries (see
+// held_batches). A call that turns out long must not hold them up: the monitor posts them. Here
+// loop A keeps the only worker busy with tiny calls; loop B submits X, then L, which waits for X's
+// handler. Held behind L, X's result would reach B only when L gave up.
+BOOST_AUTO_TEST_CASE(a_result_held_for_more_deliveries_is_not_held_up_by_a_long_call)
+{
+    // Normal scheduling: a worker lowered after a long call hands its batches to the courier.
+    ab::blocking_pool pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+    asio::io_context loop_a, loop_b;
+    std::atomic<bool> flooding{true};
+    std::atomic<long> finished_a{0};
+    std::function<void()> flood = [&] {
+        ab::async_blocking(
+            pool, loop_a.get_executor(), [] { return 1; },
+            [&](std::exception_ptr, int) {
+                ++finished_a;
+                if (flooding)
+                    flood();
+            });
+    };
+    for (int i = 0; i < 64; ++i)
+        flood();
+    std::thread a([&] { loop_a.run_for(test::patience); });
+
+    std::atomic<bool> x_handled{false};
+    bool l_saw_x = false;
+    int rounds_left = 5; // a few times: a round in which the batch was not held proves nothing
+    std::function<void()> round = [&] {
+        // Warm: the worker has timed enough tiny calls since the last long one to hold batches.
+        const long mark = finished_a;
+        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= mark + 20'000; }));
+        x_handled = false;
+        ab::async_blocking(
+            pool, loop_b.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { x_handled = true; });
+        ab::async_blocking(
+            pool, loop_b.get_executor(), [&] { return test::eventually([&] { return x_handled.load(); }, 20s); },
+            [&](std::exception_ptr e, bool saw) {
+                l_saw_x = !e && saw;
+                if (l_saw_x && --rounds_left > 0)
+                    asio::post(loop_b, round);
+            });
+    };
+    asio::post(loop_b, round);
+    loop_b.run_for(test::patience * 2);
+    flooding = false;
+    a.join();
+    BOOST_TEST(l_saw_x);
+    BOOST_TEST(rounds_left == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

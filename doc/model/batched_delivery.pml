@@ -6,7 +6,11 @@
  *                 registry lock, unlink from the registry, append to the ready list (still
  *                 counted as a call whose work the registry keeps), and, unless a batch is
  *                 pending, mark one pending and count itself as sending; then, outside the lock,
- *                 post the batch and stop counting itself as sending;
+ *                 post the batch and stop counting itself as sending. Or, while calls are tiny,
+ *                 hold the post (src/engine/held_batches.hpp, still counted as sending): its
+ *                 worker posts it after a few more deliveries or before it goes idle, and the
+ *                 monitor if the worker's next call runs long; each takes the slot with one
+ *                 exchange and posts only what it took;
  *   loop        - the io_context running: a queued batch runs run_batch(): under the lock take
  *                 the ready list, clear "posted" and stop counting the batch's calls as kept,
  *                 giving back the registry's work (outside the lock) if none is left; then
@@ -34,7 +38,11 @@
  *     (otherwise the loop blocks and spin reports an invalid end state), and its run() does not
  *     return for lack of work while a call is pending (check.sh plants
  *     BUG_RELEASE_BEFORE_POST: a finisher giving back the registry's work before its batch is
- *     posted, and expects spin to find it).
+ *     posted, and expects spin to find it);
+ *   - a held post is made exactly once (check.sh plants BUG_HOLD_LOAD_THEN_CLEAR: the slot read,
+ *     then cleared, so worker and monitor may both post) and is never stranded (check.sh plants
+ *     BUG_IDLE_KEEPS_HOLD: a worker that goes idle leaves its held post to the monitor, which
+ *     looks only if a call runs long).
  */
 #define N 3
 
@@ -52,15 +60,39 @@ byte kept;       /* calls whose work the registry keeps: registered or ready (ke
 byte ready_kept; /* of those, the ready ones (ready_kept_) */
 bool held;       /* the registry holds one count of the context's work (work_held_) */
 bool loop_done, shutdown_done;
+bool hold[N]; /* call i's worker holds its batch's post (a held_batches slot) */
 bool stops; /* chosen at the start: does the program stop the loop early? */
 
 inline append_ready(i) {
     order[nready] = i; nready++; ready[i] = true
 }
 
+/* held_batches::take_due/take_any: one exchange; the taker posts what it took (`took` is the
+ * caller's). */
+inline take_and_post(i) {
+#ifdef BUG_HOLD_LOAD_THEN_CLEAR
+    took = hold[i];
+    hold[i] = false;
+#else
+    atomic { took = hold[i]; hold[i] = false };
+#endif
+    if
+    :: took -> atomic { assert(!shutdown_done && sending > 0); queued++; sending-- }
+    :: else -> skip
+    fi
+}
+
+/* The monitor, if the worker's next call runs long: takes the worker's held posts. */
+proctype monitor(byte i)
+{
+    bool took = false;
+    if :: true -> take_and_post(i) :: true -> skip fi
+}
+
 proctype finisher(byte i)
 {
     bool mine = false;
+    bool took = false;
     atomic { if :: !claimed[i] -> claimed[i] = true; mine = true :: else -> skip fi };
     if
     :: mine ->
@@ -79,6 +111,14 @@ proctype finisher(byte i)
         if
         :: post -> /* the post, outside the registry lock: never into a destroyed context */
             atomic { assert(!shutdown_done); queued++; sending-- }
+        :: post -> /* held: the worker runs more calls, then posts it when due or going idle */
+            hold[i] = true;
+            run monitor(i);
+#ifdef BUG_IDLE_KEEPS_HOLD
+            if :: true -> take_and_post(i) :: true -> skip fi
+#else
+            take_and_post(i)
+#endif
         :: else -> skip
         fi
     :: else -> skip /* the context's shutdown claimed it first */

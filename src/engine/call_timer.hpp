@@ -33,8 +33,16 @@ public:
     /// The last `tiny_calls_to_sample` timed calls (at least) all took less than `slow`.
     bool calls_are_tiny() const noexcept { return tiny_streak_ >= tiny_calls_to_sample; }
 
+    /// The mean time per call over the last window of untimed calls (zero before the first):
+    /// what a tiny call costs the worker, its bookkeeping and hand-back included.
+    clock::duration per_call() const noexcept { return per_call_; }
+
     /// The clock was read for another reason (the worker idled): calls start from `now`.
-    void restart(clock::time_point now) noexcept { start_ = now; }
+    void restart(clock::time_point now) noexcept
+    {
+        start_ = now;
+        since_reading_ = 0;
+    }
 
     /// Called after each call; reads the clock with `read()` only when due. Returns the call's
     /// run time if it was timed.
@@ -45,6 +53,7 @@ public:
             const clock::time_point end = read();
             const clock::duration ran = end - start_;
             start_ = end;
+            since_reading_ = 0;
             if (ran >= slow_)
                 tiny_streak_ = 0;
             else if (tiny_streak_ < tiny_calls_to_sample)
@@ -53,12 +62,16 @@ public:
             untimed_left_ = sampling - 1;
             return ran;
         }
-        if (--untimed_left_ == 0) {
+        if (--untimed_left_ != 0) {
+            ++since_reading_;
+        } else {
             // The next call is timed: this reading starts it, and ends the window.
             const clock::time_point now = read();
             if (now - start_ >= slow_)
                 tiny_streak_ = 0;
+            per_call_ = (now - start_) / (since_reading_ + 1);
             start_ = now;
+            since_reading_ = 0;
             timing_ = true;
         }
         return std::nullopt;
@@ -67,8 +80,10 @@ public:
 private:
     clock::time_point start_;
     clock::duration slow_;
-    unsigned tiny_streak_ = 0;  // timed calls in a row that took less than slow_
-    unsigned untimed_left_ = 0; // untimed calls before the next timed one
+    clock::duration per_call_{};
+    unsigned since_reading_ = 0; // calls ended since start_ was read
+    unsigned tiny_streak_ = 0;   // timed calls in a row that took less than slow_
+    unsigned untimed_left_ = 0;  // untimed calls before the next timed one
     bool timing_ = true;
 };
 

@@ -7,6 +7,7 @@
 #include "../cpu_budget.hpp"
 #include "../thread_scheduling.hpp"
 
+#include <asio_blocking/detail/caller_registry.hpp>
 #include <asio_blocking/error.hpp>
 
 #include <boost/asio/error.hpp>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <stdexcept>
 #include <system_error>
@@ -35,6 +37,8 @@ constexpr unsigned restore_below_slow_share = 16;
 // This thread is a worker in a lowered OS scheduling class: its io_context posts go through
 // the courier (see courier.hpp).
 thread_local bool worker_lowered = false;
+// Set while this worker hands back a result whose batch it may hold (see held_batches).
+thread_local held_batches* batch_holder = nullptr;
 // The engine whose call's completion handler this thread is running (see completion_scope).
 thread_local const engine* completing_for = nullptr;
 // Set while this thread must never wait for room in a pool: stop() and the monitor delivering.
@@ -107,9 +111,9 @@ const engine* engine::handing_back() noexcept
     return aborting_for ? aborting_for : current_engine;
 }
 
-bool engine::hand_to_courier(caller_registry& registry) const noexcept
+bool engine::take_batch_post(caller_registry& registry) const noexcept
 {
-    return coordinator::of(*this).hand_to_courier(registry);
+    return coordinator::of(*this).take_batch_post(registry);
 }
 
 void engine::work_started() noexcept
@@ -143,7 +147,10 @@ coordinator::coordinator(pool_options options)
     , thread_cap_(os_thread_headroom())
     , cpu_limit_(static_cast<double>(options_.cpu_limit != 0 ? options_.cpu_limit : cpu_budget()))
     , spin_(std::min(cpu_limit_, static_cast<double>(cpu_budget(quota_rounding::down))))
-    , tick_([this](std::unique_lock<std::mutex>& lk, steady_time now) { return monitor_tick(lk, now); })
+    , tick_([this](std::unique_lock<std::mutex>& lk, steady_time now) {
+        const steady_time next_hold_look = post_batches_held_behind_long_calls(lk, now);
+        return std::min(monitor_tick(lk, now), next_hold_look);
+    })
 {
     // Submitters and workers hold the lock briefly: spinning a little before sleeping in the
     // kernel saves two futex calls each time they meet.
@@ -687,15 +694,21 @@ void coordinator::shutdown() noexcept
 // ---------------------------------------------------------------------------------------------
 // Courier
 
-bool coordinator::hand_to_courier(caller_registry& registry) const noexcept
+bool coordinator::take_batch_post(caller_registry& registry) const noexcept
 {
-    if (current_engine != this || !worker_lowered)
+    if (current_engine != this || (!worker_lowered && !batch_holder))
         return false;
-    registry.add_ref(); // the courier's, until it has posted
-    if (courier_.hand_over(&registry))
+    registry.add_ref(); // the courier's or the holder's, until it has posted
+    if (worker_lowered ? courier_.hand_over(&registry) : batch_holder->hold(&registry))
         return true;
     registry.release();
     return false;
+}
+
+void coordinator::post_held_batches(held_batches& held, std::size_t limit) noexcept
+{
+    while (caller_registry* registry = held.take_due(limit))
+        registry->post_handed_batch();
 }
 
 void coordinator::start_courier_locked() noexcept
@@ -953,7 +966,9 @@ void coordinator::worker_loop(worker* self)
             op = take_next_locked();
         if (!op && finished) {
             // Hand the result back before going idle (or leaving): the handler may submit more.
+            // A worker with no call to run holds no batch: they go first.
             lk.unlock();
+            post_held_batches(self->held, 0);
             const caller_pending others = std::exchange(finished, nullptr)->complete();
             lk.lock();
             delivered = true;
@@ -1034,11 +1049,22 @@ void coordinator::worker_loop(worker* self)
         // Only when the pool's calls, not just this worker's, are tiny: a worker back at normal
         // priority that then computes would starve lowered workers holding locks the loop needs.
         const bool pool_calls_tiny = slow_share_ < restore_below_slow_share;
+        // While calls are tiny, a finished call's batch may wait for a few more deliveries; the
+        // monitor posts it if this call turns out long (see held_batches).
+        const std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny()
+                                         ? held_batches::deliveries_for(timer.per_call())
+                                         : 0;
+        if (hold_for != 0)
+            schedule_monitor_locked(saturating_after(now, held_batches::wait_behind_call));
         lk.unlock();
         if (finished) {
+            batch_holder = hold_for != 0 ? &self->held : nullptr;
             std::exchange(finished, nullptr)->complete();
+            batch_holder = nullptr;
+            self->held.delivered();
             delivered = true;
         }
+        post_held_batches(self->held, hold_for); // those due, or all once holding stops
         if (grow)
             start_threads(grow);
         self->in_call.store(true, std::memory_order_relaxed); // for the CPU sample only
@@ -1048,6 +1074,7 @@ void coordinator::worker_loop(worker* self)
         now = timer.last_reading();
         if (adapts && !stuck_lowered) {
             if (!worker_lowered && ran && *ran >= lower_after_call) {
+                post_held_batches(self->held, 0); // not at the lower priority
                 worker_lowered = apply_to_this_thread(options_.worker_scheduling, worker_base_nice_);
             } else if (worker_lowered && pool_calls_tiny && timer.calls_are_tiny()) {
                 // Without CAP_SYS_NICE the nice value cannot come back down, nor can a thread
@@ -1062,6 +1089,9 @@ void coordinator::worker_loop(worker* self)
         finished = op;
     }
     // Retire: from here on this thread no longer counts, but join() waits for its exit hook.
+    lk.unlock();
+    post_held_batches(self->held, 0); // none: a worker idle or leaving posted them
+    lk.lock();
     workers_.retire(self);
     refresh_fast_submit_locked(); // may close it: then nothing waits in the inbox for a thread
     threads_observed_.store(workers_.threads(), std::memory_order_relaxed);
@@ -1152,7 +1182,7 @@ std::size_t coordinator::plan_growth_locked(growth_asker asker, steady_time now)
 
 void coordinator::schedule_monitor_locked(steady_time at)
 {
-    if (state_ >= pool_state::stopped)
+    if (state_ >= pool_state::stopped || monitor_.due_by(at))
         return;
     const bool was_running = monitor_.running();
     if (!was_running)
@@ -1234,6 +1264,41 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
         growth_recheck_at_ = std::min(growth_recheck_at_, saturating_after(now, growth_policy::cpu_sample_period));
     refresh_fast_submit_locked();
     return std::min(deadlines_.earliest(), growth_recheck_at_);
+}
+
+coordinator::steady_time coordinator::post_batches_held_behind_long_calls(std::unique_lock<std::mutex>& lk,
+                                                                          steady_time now) noexcept
+{
+    // One worker at a time, the lock released to post: a post may wake (and be preempted by)
+    // the loop, which must not find the engine locked. A worker that holds batches again has
+    // started another call, so the scan ends.
+    for (;;) {
+        worker* late = nullptr;
+        steady_time next = steady_time::max();
+        workers_.for_each_busy(workers_.busy(), [&](worker* w) {
+            if (late || !w->held.any())
+                return;
+            const steady_time due = saturating_after(w->since, held_batches::wait_behind_call);
+            if (due <= now)
+                late = w;
+            else
+                next = std::min(next, due);
+        });
+        if (!late)
+            return next;
+        std::array<caller_registry*, held_batches::slots> taken{};
+        std::size_t n = 0;
+        while (n < taken.size()) {
+            caller_registry* registry = late->held.take_any();
+            if (!registry)
+                break;
+            taken[n++] = registry;
+        }
+        lk.unlock();
+        for (std::size_t i = 0; i < n; ++i)
+            taken[i]->post_handed_batch();
+        lk.lock();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

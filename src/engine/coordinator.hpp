@@ -87,7 +87,7 @@ public:
     std::size_t thread_count() const noexcept { return threads_observed_.load(std::memory_order_relaxed); }
     void work_started() noexcept;
     void work_finished() noexcept;
-    bool hand_to_courier(caller_registry& registry) const noexcept;
+    bool take_batch_post(caller_registry& registry) const noexcept;
 
 private:
     enum class pool_state : unsigned char { running, draining, stopped, joined };
@@ -133,6 +133,8 @@ private:
     void finish_call_locked(worker* self, operation* op, operation::outcome outcome,
                             std::optional<clock::duration> ran) noexcept;
     bool must_leave_now_locked(const worker* self) const noexcept;
+    /// Posts the batches `held` (this worker's) has held for `limit` deliveries (0: all).
+    static void post_held_batches(held_batches& held, std::size_t limit) noexcept;
     void run_hook(const std::function<void()>& hook, const char* which) noexcept;
 
     // Growth.
@@ -161,6 +163,9 @@ private:
     // Monitor.
     void schedule_monitor_locked(steady_time at);
     steady_time monitor_tick(std::unique_lock<std::mutex>& lk, steady_time now);
+    /// Posts the batches held by workers whose call started `wait_behind_call` ago or more
+    /// (see held_batches); returns when to look again.
+    steady_time post_batches_held_behind_long_calls(std::unique_lock<std::mutex>& lk, steady_time now) noexcept;
     void join_threads(std::unique_lock<std::mutex>& lk);
 
     pool_options options_;

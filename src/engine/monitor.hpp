@@ -26,6 +26,9 @@ public:
     /// `on_exit` runs on the thread as its last act, outside the lock.
     bool wake_by_locked(steady_time at, std::mutex& mutex, const tick_fn& tick, std::function<void()> on_exit);
 
+    /// Under the engine's mutex: `tick` already runs by `at`.
+    bool due_by(steady_time at) const noexcept { return thread_.joinable() && wake_at_ <= at; }
+
     /// Under the engine's mutex: the thread exists.
     bool running() const noexcept { return thread_.joinable(); }
 

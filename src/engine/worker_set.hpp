@@ -3,6 +3,7 @@
 #define ASIO_BLOCKING_SRC_ENGINE_WORKER_SET_HPP
 
 #include "growth_policy.hpp"
+#include "held_batches.hpp"
 
 #include "../cpu_demand.hpp"
 
@@ -42,6 +43,8 @@ struct worker {
     // Set with every notify meant for it while parked: a worker polling before it sleeps (see
     // idle_spin) sees a hand-off without the lock.
     std::atomic<bool> poked{false};
+    // Batches of its finished calls it has yet to post; the monitor posts them if a call is long.
+    held_batches held;
     bool parked = false;
     bool exit_requested = false;
 };

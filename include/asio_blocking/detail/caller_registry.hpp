@@ -182,8 +182,9 @@ public:
     /// claimed elsewhere to finish delivering, then destroys the claimed ones' handlers.
     void shutdown() noexcept;
 
-    /// For the courier a lowered worker handed this registry to: posts the pending batch as
-    /// deliver_batched would have, then lets go of the registry (sending_ and reference).
+    /// For the engine that took over this registry's post (see engine::take_batch_post): posts
+    /// the pending batch as deliver_batched would have, then lets go of the registry (sending_
+    /// and reference).
     void post_handed_batch() noexcept;
     /// The courier's link while this registry's batch waits for it (one hand-over per batch).
     caller_registry* courier_next_ = nullptr;

@@ -50,11 +50,12 @@ public:
     /// operation learns its pool when handed back, without keeping a pointer to it while queued.
     static const engine* handing_back() noexcept;
 
-    /// On one of this engine's workers in a lowered OS scheduling class: has the pool's courier
-    /// post `registry`'s pending batch (its `sending_` count taken; the courier takes a
-    /// reference) from a thread at normal
-    /// priority, and returns true. False elsewhere, or without a courier: post it yourself.
-    bool hand_to_courier(caller_registry& registry) const noexcept;
+    /// On one of this engine's workers: takes over posting `registry`'s pending batch (its
+    /// `sending_` count taken; the engine takes a reference) and returns true. A worker in a
+    /// lowered OS scheduling class has the pool's courier post it from a thread at normal
+    /// priority; a worker finishing tiny calls holds it for a few more deliveries. False
+    /// elsewhere, or when neither applies: post it yourself.
+    bool take_batch_post(caller_registry& registry) const noexcept;
 
     /// Tracked executors count as outstanding work, and keep the engine alive: a call delivering
     /// elsewhere may still hold one after the pool object and its threads are gone.
