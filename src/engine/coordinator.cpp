@@ -1051,7 +1051,8 @@ void coordinator::worker_loop(worker* self)
         const bool pool_calls_tiny = slow_share_ < restore_below_slow_share;
         // While calls are tiny, a finished call's batch may wait for a few more deliveries; the
         // monitor posts it if this call turns out long (see held_batches).
-        const std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny()
+        const std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny() &&
+                                             state_ == pool_state::running // the monitor is not asked after stop()
                                          ? held_batches::deliveries_for(timer.per_call())
                                          : 0;
         if (hold_for != 0)
