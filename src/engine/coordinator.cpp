@@ -1055,6 +1055,7 @@ void coordinator::worker_loop(worker* self)
                                              state_ == pool_state::running // the monitor is not asked after stop()
                                          ? held_batches::deliveries_for(timer.per_call())
                                          : 0;
+        self->may_hold = hold_for != 0;
         if (hold_for != 0)
             schedule_monitor_locked(saturating_after(now, held_batches::wait_behind_call));
         lk.unlock();
@@ -1272,18 +1273,20 @@ coordinator::steady_time coordinator::post_batches_held_behind_long_calls(std::u
 {
     // One worker at a time, the lock released to post: a post may wake (and be preempted by)
     // the loop, which must not find the engine locked. A worker that holds batches again has
-    // started another call, so the scan ends.
+    // started another call, so the scan ends. A worker that may hold but has just posted what
+    // it held is looked at again all the same: else each of its calls would wake the monitor
+    // anew (see schedule_monitor_locked).
     for (;;) {
         worker* late = nullptr;
         steady_time next = steady_time::max();
         workers_.for_each_busy(workers_.busy(), [&](worker* w) {
-            if (late || !w->held.any())
+            if (late || !w->may_hold)
                 return;
             const steady_time due = saturating_after(w->since, held_batches::wait_behind_call);
-            if (due <= now)
-                late = w;
-            else
+            if (due > now)
                 next = std::min(next, due);
+            else if (w->held.any())
+                late = w;
         });
         if (!late)
             return next;

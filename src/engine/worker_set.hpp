@@ -45,6 +45,7 @@ struct worker {
     std::atomic<bool> poked{false};
     // Batches of its finished calls it has yet to post; the monitor posts them if a call is long.
     held_batches held;
+    bool may_hold = false; // in its current call: it may hold batches (they come and go)
     bool parked = false;
     bool exit_requested = false;
 };
