@@ -10,6 +10,7 @@
 
 #include <future>
 #include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <random>
 #include <set>
@@ -503,6 +504,59 @@ BOOST_AUTO_TEST_CASE(a_result_held_for_more_deliveries_is_not_held_up_by_a_long_
     a.join();
     BOOST_TEST(l_saw_x);
     BOOST_TEST(rounds_left == 0);
+}
+
+// A pool destroyed from one of its own calls leaves its threads detached, and its monitor stops.
+// A batch its worker holds must not then wait for that call to end (a call that never ends would
+// keep the loop's result, and the loop's destruction, waiting for ever). Loop A keeps the only
+// worker finishing tiny calls; loop B submits X, then J, which destroys the pool and waits for
+// X's handler.
+BOOST_AUTO_TEST_CASE(a_batch_held_when_a_call_destroys_its_own_pool_is_still_posted)
+{
+    for (int round = 0; round < 3; ++round) {
+        auto* pool =
+            new ab::blocking_pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+        asio::io_context loop_a, loop_b;
+        std::mutex pool_mutex; // A's handlers submit only while the pool lives
+        bool pool_alive = true;
+        std::atomic<long> finished_a{0};
+        std::function<void()> flood = [&] {
+            std::lock_guard lk(pool_mutex);
+            if (!pool_alive)
+                return;
+            ab::async_blocking(
+                *pool, loop_a.get_executor(), [] { return 1; },
+                [&](std::exception_ptr, int) {
+                    ++finished_a;
+                    flood();
+                });
+        };
+        for (int i = 0; i < 64; ++i)
+            flood();
+        std::thread a([&] { loop_a.run_for(test::patience); });
+        // Warm: the worker has timed enough tiny calls to hold batches.
+        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= 20'000; }));
+
+        std::atomic<bool> x_handled{false};
+        std::optional<bool> j_saw_x;
+        ab::async_blocking(
+            *pool, loop_b.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { x_handled = true; });
+        ab::async_blocking(
+            *pool, loop_b.get_executor(),
+            [&] {
+                {
+                    std::lock_guard lk(pool_mutex);
+                    pool_alive = false;
+                }
+                delete pool;
+                return test::eventually([&] { return x_handled.load(); }, 20s);
+            },
+            [&](std::exception_ptr e, bool saw) { j_saw_x = !e && saw; });
+        BOOST_TEST_REQUIRE(test::run_until(loop_b, [&] { return j_saw_x.has_value(); }));
+        BOOST_TEST(*j_saw_x);
+        loop_a.stop();
+        a.join();
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -678,6 +678,8 @@ void coordinator::shutdown() noexcept
     detach_threads_ = true;
     state_ = pool_state::joined;
     std::thread m = monitor_.stop_locked();
+    // Nor does the monitor post the batches they hold from now on: their calls may never end.
+    post_batches_held_behind_long_calls(lk, steady_time::max());
     // Detached workers may still hand it batches until it ends; then they post themselves.
     std::thread c = courier_.stop();
     lk.unlock();
@@ -1051,7 +1053,8 @@ void coordinator::worker_loop(worker* self)
         const bool pool_calls_tiny = slow_share_ < restore_below_slow_share;
         // While calls are tiny, a finished call's batch may wait for a few more deliveries; the
         // monitor posts it if this call turns out long (see held_batches).
-        const std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny()
+        const std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny() &&
+                                             state_ == pool_state::running // the monitor is not asked after stop()
                                          ? held_batches::deliveries_for(timer.per_call())
                                          : 0;
         if (hold_for != 0)
