@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <pthread.h>
@@ -554,6 +555,65 @@ BOOST_AUTO_TEST_CASE(a_batch_held_when_a_call_destroys_its_own_pool_is_still_pos
             [&](std::exception_ptr e, bool saw) { j_saw_x = !e && saw; });
         BOOST_TEST_REQUIRE(test::run_until(loop_b, [&] { return j_saw_x.has_value(); }));
         BOOST_TEST(*j_saw_x);
+        loop_a.stop();
+        a.join();
+    }
+}
+
+// The same after join_for gave up on a hung call its worker had just started: the pool is then
+// destroyed with that thread detached, and its monitor stops.
+BOOST_AUTO_TEST_CASE(a_batch_held_behind_a_call_join_for_gave_up_on_is_still_posted)
+{
+    for (int round = 0; round < 3; ++round) {
+        auto pool = std::make_unique<ab::blocking_pool>(
+            ab::pool_options{.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+        asio::io_context loop_a, loop_b;
+        std::mutex pool_mutex; // A's handlers submit only while the pool lives
+        bool pool_alive = true;
+        std::atomic<long> finished_a{0};
+        std::function<void()> flood = [&] {
+            std::lock_guard lk(pool_mutex);
+            if (!pool_alive)
+                return;
+            ab::async_blocking(
+                *pool, loop_a.get_executor(), [] { return 1; },
+                [&](std::exception_ptr, int) {
+                    ++finished_a;
+                    flood();
+                });
+        };
+        for (int i = 0; i < 64; ++i)
+            flood();
+        std::thread a([&] { loop_a.run_for(test::patience); });
+        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= 20'000; }));
+
+        std::atomic<bool> x_handled{false};
+        std::atomic<bool> l_started{false}, l_done{false};
+        test::gate hung; // L ignores stop requests until the test ends
+        ab::async_blocking(
+            *pool, loop_b.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { x_handled = true; });
+        ab::async_blocking(
+            *pool, loop_b.get_executor(),
+            [&] {
+                l_started = true;
+                return hung.wait();
+            },
+            [&](std::exception_ptr, bool) { l_done = true; });
+        // At once (no sleep in between): the monitor would post the batch 1 ms into L.
+        const auto deadline = std::chrono::steady_clock::now() + test::patience;
+        while (!l_started && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        BOOST_TEST_REQUIRE(l_started.load());
+        {
+            std::lock_guard lk(pool_mutex);
+            pool_alive = false;
+        }
+        BOOST_TEST(!pool->join_for(0s));
+        pool.reset();
+        BOOST_TEST(test::run_until(
+            loop_b, [&] { return x_handled.load(); }, 20s));
+        hung.open();
+        BOOST_TEST_REQUIRE(test::run_until(loop_b, [&] { return l_done.load(); })); // L has left the gate
         loop_a.stop();
         a.join();
     }
