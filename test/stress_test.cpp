@@ -456,7 +456,7 @@ BOOST_AUTO_TEST_CASE(held_batches_survive_loops_destroyed_and_pools_joined_mid_s
             ios.push_back(std::make_unique<asio::io_context>());
             asio::io_context& io = *ios.back();
             // Runs on loop l's thread only (its handlers and its first posts).
-            submit[l] = [&, l, &io] {
+            submit[l] = [&, l] {
                 if (next_id[l] == per_loop)
                     return;
                 const int id = l * per_loop + next_id[l]++;
