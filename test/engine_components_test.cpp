@@ -570,4 +570,21 @@ BOOST_AUTO_TEST_CASE(held_batches_are_taken_once_by_the_worker_or_the_monitor)
     BOOST_TEST(held.take_due(0) == nullptr);
 }
 
+BOOST_AUTO_TEST_CASE(held_batches_refuse_a_hold_once_the_monitor_has_looked_since_the_call_started)
+{
+    d::held_batches held;
+    std::atomic<unsigned> looks{0};
+    std::array<int, 2> r{};
+    auto* a = reinterpret_cast<d::caller_registry*>(&r[0]);
+    auto* b = reinterpret_cast<d::caller_registry*>(&r[1]);
+    held.call_started(looks);
+    BOOST_TEST(held.hold(a));  // before the look: the monitor sees it
+    ++looks;                   // the monitor looks, and may not come back during this call
+    BOOST_TEST(!held.hold(b)); // posted at once instead
+    BOOST_TEST(held.take_any() == a);
+    BOOST_TEST(held.take_any() == nullptr);
+    held.call_started(looks); // the next call may hold again
+    BOOST_TEST(held.hold(b));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

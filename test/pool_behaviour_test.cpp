@@ -9,7 +9,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <future>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <random>
 #include <set>
@@ -503,6 +505,174 @@ BOOST_AUTO_TEST_CASE(a_result_held_for_more_deliveries_is_not_held_up_by_a_long_
     a.join();
     BOOST_TEST(l_saw_x);
     BOOST_TEST(rounds_left == 0);
+}
+
+// The worker times one call in 16 while calls are tiny, so the start it records for a call may be
+// the start of its sampling window. After an untimed call of over a millisecond, the next call looks
+// a millisecond old from the start: the monitor, asked to look at once, may look before the worker
+// has held the batch with the slow call's result, find nothing, and not come back. Here M takes
+// 1.2 ms and L, the call after it, waits for M's handler: M's result must not wait for L to end.
+BOOST_AUTO_TEST_CASE(a_result_held_as_a_long_call_starts_after_a_millisecond_call_is_not_held_up)
+{
+    ab::blocking_pool pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+    asio::io_context loop_a, loop_b;
+    std::atomic<bool> flooding{true};
+    std::atomic<long> finished_a{0};
+    std::function<void()> flood = [&] {
+        ab::async_blocking(
+            pool, loop_a.get_executor(), [] { return 1; },
+            [&](std::exception_ptr, int) {
+                ++finished_a;
+                if (flooding)
+                    flood();
+            });
+    };
+    for (int i = 0; i < 64; ++i)
+        flood();
+    std::thread a([&] { loop_a.run_for(test::patience * 4); });
+
+    std::atomic<bool> m_handled{false};
+    bool l_saw_m = false;
+    int rounds_left = 12; // the monitor loses the race in some rounds only
+    std::function<void()> round = [&] {
+        const long mark = finished_a; // warm: the worker holds batches again
+        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= mark + 20'000; }));
+        m_handled = false;
+        ab::async_blocking(
+            pool, loop_b.get_executor(),
+            [] {
+                const auto until = std::chrono::steady_clock::now() + 1200us;
+                while (std::chrono::steady_clock::now() < until) {
+                }
+                return 1;
+            },
+            [&](std::exception_ptr, int) { m_handled = true; });
+        ab::async_blocking(
+            pool, loop_b.get_executor(), [&] { return test::eventually([&] { return m_handled.load(); }, 10s); },
+            [&](std::exception_ptr e, bool saw) {
+                l_saw_m = !e && saw;
+                if (l_saw_m && --rounds_left > 0)
+                    asio::post(loop_b, round);
+            });
+    };
+    asio::post(loop_b, round);
+    loop_b.run_for(test::patience * 3);
+    flooding = false;
+    a.join();
+    BOOST_TEST(l_saw_m);
+    BOOST_TEST(rounds_left == 0);
+}
+
+// A pool destroyed from one of its own calls leaves its threads detached, and its monitor stops.
+// A batch its worker holds must not then wait for that call to end (a call that never ends would
+// keep the loop's result, and the loop's destruction, waiting for ever). Loop A keeps the only
+// worker finishing tiny calls; loop B submits X, then J, which destroys the pool and waits for
+// X's handler.
+BOOST_AUTO_TEST_CASE(a_batch_held_when_a_call_destroys_its_own_pool_is_still_posted)
+{
+    for (int round = 0; round < 3; ++round) {
+        auto* pool =
+            new ab::blocking_pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+        asio::io_context loop_a, loop_b;
+        std::mutex pool_mutex; // A's handlers submit only while the pool lives
+        bool pool_alive = true;
+        std::atomic<long> finished_a{0};
+        std::function<void()> flood = [&] {
+            std::lock_guard lk(pool_mutex);
+            if (!pool_alive)
+                return;
+            ab::async_blocking(
+                *pool, loop_a.get_executor(), [] { return 1; },
+                [&](std::exception_ptr, int) {
+                    ++finished_a;
+                    flood();
+                });
+        };
+        for (int i = 0; i < 64; ++i)
+            flood();
+        std::thread a([&] { loop_a.run_for(test::patience); });
+        // Warm: the worker has timed enough tiny calls to hold batches.
+        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= 20'000; }));
+
+        std::atomic<bool> x_handled{false};
+        std::optional<bool> j_saw_x;
+        ab::async_blocking(
+            *pool, loop_b.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { x_handled = true; });
+        ab::async_blocking(
+            *pool, loop_b.get_executor(),
+            [&] {
+                {
+                    std::lock_guard lk(pool_mutex);
+                    pool_alive = false;
+                }
+                delete pool;
+                return test::eventually([&] { return x_handled.load(); }, 20s);
+            },
+            [&](std::exception_ptr e, bool saw) { j_saw_x = !e && saw; });
+        BOOST_TEST_REQUIRE(test::run_until(loop_b, [&] { return j_saw_x.has_value(); }));
+        BOOST_TEST(*j_saw_x);
+        loop_a.stop();
+        a.join();
+    }
+}
+
+// The same after join_for gave up on a hung call its worker had just started: the pool is then
+// destroyed with that thread detached, and its monitor stops.
+BOOST_AUTO_TEST_CASE(a_batch_held_behind_a_call_join_for_gave_up_on_is_still_posted)
+{
+    for (int round = 0; round < 3; ++round) {
+        auto pool = std::make_unique<ab::blocking_pool>(
+            ab::pool_options{.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+        asio::io_context loop_a, loop_b;
+        std::mutex pool_mutex; // A's handlers submit only while the pool lives
+        bool pool_alive = true;
+        std::atomic<long> finished_a{0};
+        std::function<void()> flood = [&] {
+            std::lock_guard lk(pool_mutex);
+            if (!pool_alive)
+                return;
+            ab::async_blocking(
+                *pool, loop_a.get_executor(), [] { return 1; },
+                [&](std::exception_ptr, int) {
+                    ++finished_a;
+                    flood();
+                });
+        };
+        for (int i = 0; i < 64; ++i)
+            flood();
+        std::thread a([&] { loop_a.run_for(test::patience); });
+        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= 20'000; }));
+
+        std::atomic<bool> x_handled{false};
+        std::atomic<bool> l_started{false}, l_done{false};
+        test::gate hung; // L ignores stop requests until the test ends
+        ab::async_blocking(
+            *pool, loop_b.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { x_handled = true; });
+        ab::async_blocking(
+            *pool, loop_b.get_executor(),
+            [&] {
+                l_started = true;
+                return hung.wait();
+            },
+            [&](std::exception_ptr, bool) { l_done = true; });
+        // At once (no sleep in between): the monitor would post the batch 1 ms into L.
+        const auto deadline = std::chrono::steady_clock::now() + test::patience;
+        while (!l_started && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        BOOST_TEST_REQUIRE(l_started.load());
+        {
+            std::lock_guard lk(pool_mutex);
+            pool_alive = false;
+        }
+        BOOST_TEST(!pool->join_for(0s));
+        pool.reset();
+        BOOST_TEST(test::run_until(
+            loop_b, [&] { return x_handled.load(); }, 20s));
+        hung.open();
+        BOOST_TEST_REQUIRE(test::run_until(loop_b, [&] { return l_done.load(); })); // L has left the gate
+        loop_a.stop();
+        a.join();
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <limits>
 #include <memory>
@@ -75,6 +77,24 @@ auto within(std::chrono::seconds limit, const char* what, Scenario scenario)
     }
     runner.join();
     return result.get();
+}
+
+/// How often the threads named `name` have been scheduled in so far (schedstat's time slices).
+std::uint64_t time_slices_of_threads_named(const std::string& name)
+{
+    std::uint64_t slices = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string comm_name;
+        std::getline(comm, comm_name);
+        if (comm_name != name)
+            continue;
+        std::ifstream schedstat(task.path() / "schedstat");
+        std::uint64_t run_ns = 0, wait_ns = 0, n = 0;
+        if (schedstat >> run_ns >> wait_ns >> n)
+            slices += n;
+    }
+    return slices;
 }
 
 /// The CPU time one thread has used so far.
@@ -398,6 +418,29 @@ BOOST_AUTO_TEST_CASE(an_idle_pool_uses_no_cpu)
         });
         BOOST_TEST(quiet, "idle_timeout " << idle_timeout.count());
     }
+}
+
+// While a worker may hold a loop's batch (see held_batches) it has the monitor look every
+// millisecond; once the calls stop, the monitor must go back to sleep, not keep ticking.
+BOOST_AUTO_TEST_CASE(the_monitor_sleeps_once_a_loops_burst_of_tiny_calls_has_ended)
+{
+    ab::blocking_pool pool({.min_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+    asio::io_context io;
+    int left = test::rounds(50'000);
+    std::function<void()> next = [&] {
+        if (left-- > 0)
+            ab::async_blocking(
+                pool, io.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { next(); });
+    };
+    for (int chain = 0; chain < 8; ++chain)
+        next();
+    io.run();
+    BOOST_TEST_REQUIRE(test::eventually([&] { return pool.metrics().idle_threads == pool.metrics().threads; }));
+    const std::uint64_t before = time_slices_of_threads_named("ab-monitor");
+    std::this_thread::sleep_for(300ms); // a window in which nothing happens
+    const std::uint64_t woken = time_slices_of_threads_named("ab-monitor") - before;
+    // A look or two may still be due as the window opens; a ticking monitor wakes about 300 times.
+    BOOST_TEST(woken < 30u);
 }
 
 // 7. A min_threads that cannot be met is refused up front; a failing start is not retried.

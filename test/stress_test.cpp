@@ -7,7 +7,12 @@
 #include <boost/asio.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <array>
+#include <functional>
 #include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -406,6 +411,102 @@ BOOST_AUTO_TEST_CASE(self_wait_is_detected_instead_of_deadlocking)
         asio::use_future);
     BOOST_REQUIRE((nested.wait_for(test::patience) == std::future_status::ready));
     BOOST_TEST(nested.get() == -1);
+}
+
+// Loops streaming tiny calls through two pools, whose workers hold the loops' batches for a few
+// deliveries (see held_batches); after the odd call of a millisecond or more a worker is lowered
+// and hands them to the courier instead, until calls are tiny again. Mid-stream one pool is joined and destroyed, and
+// one loop's io_context is destroyed while results for it are in flight or held. Every call ends exactly once: its
+// handler runs, or (only on the destroyed loop) is destroyed unrun; nothing hangs.
+BOOST_AUTO_TEST_CASE(held_batches_survive_loops_destroyed_and_pools_joined_mid_stream)
+{
+    constexpr int loops = 3, chains = 8, per_loop = 1'500;
+    /// Counts a handler destroyed without having run (moved-from copies count nothing).
+    struct end_tracker {
+        std::atomic<int>* destroyed;
+        bool armed = true;
+        explicit end_tracker(std::atomic<int>* d)
+            : destroyed(d)
+        {
+        }
+        end_tracker(end_tracker&& o) noexcept
+            : destroyed(o.destroyed)
+            , armed(std::exchange(o.armed, false))
+        {
+        }
+        end_tracker& operator=(end_tracker&&) = delete;
+        ~end_tracker()
+        {
+            if (armed)
+                ++*destroyed;
+        }
+    };
+    for (int round = 0; round < test::rounds(8); ++round) {
+        ledger book(loops * per_loop); // ran: handler ran; completed: handler destroyed unrun
+        std::mutex pools_mutex;        // handlers submit only to pools still alive
+        std::optional<ab::blocking_pool> pools[2];
+        pools[0].emplace(ab::pool_options{.max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+        pools[1].emplace(ab::pool_options{.max_threads = 2, .idle_timeout = 1ms});
+        std::atomic<int> handled{0};
+        std::vector<std::unique_ptr<asio::io_context>> ios;
+        std::vector<std::thread> threads;
+        std::array<int, loops> next_id{};
+        std::array<std::function<void()>, loops> submit;
+        for (int l = 0; l < loops; ++l) {
+            ios.push_back(std::make_unique<asio::io_context>());
+            asio::io_context& io = *ios.back();
+            // Runs on loop l's thread only (its handlers and its first posts).
+            submit[l] = [&, l] {
+                if (next_id[l] == per_loop)
+                    return;
+                const int id = l * per_loop + next_id[l]++;
+                std::lock_guard lk(pools_mutex);
+                ab::blocking_pool& pool = pools[id % 2] ? *pools[id % 2] : *pools[0];
+                ab::async_blocking(
+                    pool, io.get_executor(),
+                    [id] {
+                        if (id % 61 == 1) // a call of a millisecond or more: the worker is lowered
+                            std::this_thread::sleep_for(1500us);
+                        return id;
+                    },
+                    [&, l, id, t = end_tracker(&book.completed[id])](std::exception_ptr, int) mutable {
+                        t.armed = false;
+                        ++book.ran[id];
+                        ++handled;
+                        submit[l]();
+                    });
+            };
+            for (int c = 0; c < chains; ++c)
+                asio::post(io, [&, l] { submit[l](); });
+            threads.emplace_back([&io] { io.run_for(test::patience); });
+        }
+        // Mid-stream: pool 1 joined (calls from the loops meanwhile are refused, and delivered
+        // so), then destroyed; then loop 2 destroyed with results for it in flight.
+        BOOST_REQUIRE(test::eventually([&] { return handled >= loops * per_loop / 4; }));
+        pools[1]->join();
+        {
+            std::lock_guard lk(pools_mutex);
+            pools[1].reset();
+        }
+        BOOST_REQUIRE(test::eventually([&] { return handled >= loops * per_loop / 2; }));
+        ios[2]->stop();
+        threads[2].join();
+        ios[2].reset();
+        for (int l = 0; l < 2; ++l)
+            threads[l].join(); // each loop's run() ends once its calls have all been handled
+        pools[0]->join();
+        for (int id = 0; id < loops * per_loop; ++id) {
+            const int l = id / per_loop;
+            if (id % per_loop >= next_id[l])
+                continue; // never submitted: its loop ended (loop 2) before
+            BOOST_REQUIRE_MESSAGE(book.ran[id] + book.completed[id] == 1,
+                                  "call " << id << " ran " << book.ran[id] << ", destroyed " << book.completed[id]
+                                          << " (round " << round << ")");
+            BOOST_REQUIRE_MESSAGE(l == 2 || book.ran[id] == 1, "call " << id << " of a live loop was not handled");
+        }
+        BOOST_TEST(next_id[0] == per_loop);
+        BOOST_TEST(next_id[1] == per_loop);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_pool_thread_may_wait_for_work_another_thread_can_run)

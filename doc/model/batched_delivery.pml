@@ -10,7 +10,10 @@
  *                 hold the post (src/engine/held_batches.hpp, still counted as sending): its
  *                 worker posts it after a few more deliveries or before it goes idle, and the
  *                 monitor if the worker's next call runs long; each takes the slot with one
- *                 exchange and posts only what it took;
+ *                 exchange and posts only what it took. The monitor counts its look before it
+ *                 reads the slot, and a worker that finds a look counted since its call started
+ *                 takes its hold back and posts it (the monitor may have looked before the hold
+ *                 and will not come back during the call);
  *   loop        - the io_context running: a queued batch runs run_batch(): under the lock take
  *                 the ready list, clear "posted" and stop counting the batch's calls as kept,
  *                 giving back the registry's work (outside the lock) if none is left; then
@@ -42,7 +45,9 @@
  *   - a held post is made exactly once (check.sh plants BUG_HOLD_LOAD_THEN_CLEAR: the slot read,
  *     then cleared, so worker and monitor may both post) and is never stranded (check.sh plants
  *     BUG_IDLE_KEEPS_HOLD: a worker that goes idle leaves its held post to the monitor, which
- *     looks only if a call runs long).
+ *     looks only if a call runs long), nor left held through a long call once the monitor has
+ *     looked (check.sh plants BUG_HOLD_AFTER_LOOK: the worker ignores a look counted before
+ *     its hold).
  */
 #define N 3
 
@@ -61,6 +66,9 @@ byte ready_kept; /* of those, the ready ones (ready_kept_) */
 bool held;       /* the registry holds one count of the context's work (work_held_) */
 bool loop_done, shutdown_done;
 bool hold[N]; /* call i's worker holds its batch's post (a held_batches slot) */
+bool counted[N]; /* the monitor has counted a look since call i's worker started its next call
+                  * (monitor_looks_ moved on since held_batches::call_started) */
+bool looked[N];  /* ... and has finished looking */
 bool stops; /* chosen at the start: does the program stop the loop early? */
 
 inline append_ready(i) {
@@ -82,11 +90,19 @@ inline take_and_post(i) {
     fi
 }
 
-/* The monitor, if the worker's next call runs long: takes the worker's held posts. */
-proctype monitor(byte i)
+/* The monitor during the worker's next call: looks (it must if the call runs long, then does
+ * not come back during it), counting the look before it takes the worker's held posts (one
+ * step here: the worker's hold and its check of the count are two). */
+proctype monitor(byte i; bool long_call)
 {
     bool took = false;
-    if :: true -> take_and_post(i) :: true -> skip fi
+    atomic {
+        if
+        :: true -> counted[i] = true; take_and_post(i)
+        :: !long_call -> skip
+        fi;
+        looked[i] = true
+    }
 }
 
 proctype finisher(byte i)
@@ -112,8 +128,19 @@ proctype finisher(byte i)
         :: post -> /* the post, outside the registry lock: never into a destroyed context */
             atomic { assert(!shutdown_done); queued++; sending-- }
         :: post -> /* held: the worker runs more calls, then posts it when due or going idle */
+            bool long_call;
+            atomic {
+                if :: long_call = true :: long_call = false fi;
+                run monitor(i, long_call) /* the next call has started */
+            };
             hold[i] = true;
-            run monitor(i);
+#ifndef BUG_HOLD_AFTER_LOOK
+            if :: counted[i] -> take_and_post(i) :: else -> skip fi;
+#endif
+            if
+            :: long_call -> looked[i]; assert(!hold[i]) /* nothing posts it until the call ends */
+            :: else -> skip
+            fi;
 #ifdef BUG_IDLE_KEEPS_HOLD
             if :: true -> take_and_post(i) :: true -> skip fi
 #else

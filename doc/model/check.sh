@@ -60,6 +60,7 @@ check_planted batched_delivery BUG_SHUTDOWN_IGNORES_SENDING
 check_planted batched_delivery BUG_RELEASE_BEFORE_POST
 check_planted batched_delivery BUG_HOLD_LOAD_THEN_CLEAR
 check_planted batched_delivery BUG_IDLE_KEEPS_HOLD
+check_planted batched_delivery BUG_HOLD_AFTER_LOOK
 for bug in BUG_CHECK_BEFORE_PUSH BUG_PARK_WITHOUT_COLLECT BUG_CLOSE_WITHOUT_COLLECT BUG_RELAXED_INBOX_CHECK BUG_SPIN_THEN_WAIT; do
     check_planted submission_inbox "$bug"
 done

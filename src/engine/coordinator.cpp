@@ -678,6 +678,8 @@ void coordinator::shutdown() noexcept
     detach_threads_ = true;
     state_ = pool_state::joined;
     std::thread m = monitor_.stop_locked();
+    // Nor does the monitor post the batches they hold from now on: their calls may never end.
+    post_batches_held_behind_long_calls(lk, steady_time::max());
     // Detached workers may still hand it batches until it ends; then they post themselves.
     std::thread c = courier_.stop();
     lk.unlock();
@@ -873,6 +875,7 @@ void coordinator::begin_call_locked(worker* self, operation* op, steady_time now
     if (op->place_ != op_place::abandoned) // a handed-off call may be abandoned before its worker woke
         op->place_ = op_place::running;
     workers_.begin_call(self, op, now);
+    self->held.call_started(monitor_looks_);
     if (op->lane_)
         lanes_.started(op);
 }
@@ -1271,6 +1274,10 @@ coordinator::steady_time coordinator::monitor_tick(std::unique_lock<std::mutex>&
 coordinator::steady_time coordinator::post_batches_held_behind_long_calls(std::unique_lock<std::mutex>& lk,
                                                                           steady_time now) noexcept
 {
+    // A worker that has started a call but not yet held its batch is not seen by this look: the
+    // look counted first, it posts the batch itself (see held_batches::hold).
+    monitor_looks_.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     // One worker at a time, the lock released to post: a post may wake (and be preempted by)
     // the loop, which must not find the engine locked. A worker that holds batches again has
     // started another call, so the scan ends. A worker that may hold but has just posted what

@@ -190,6 +190,8 @@ private:
     worker_set workers_;
     monitor monitor_;
     monitor::tick_fn tick_;
+    // The monitor's looks at held batches, counted under the lock (see held_batches::hold).
+    std::atomic<unsigned> monitor_looks_{0};
     // Thread-safe: lowered workers hand it batches without the lock.
     mutable courier courier_;
     bool courier_wanted_ = false;                        // a worker has run in a lowered class

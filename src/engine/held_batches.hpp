@@ -51,13 +51,28 @@ public:
     /// Worker: counts one delivery (towards the limit of the batches held).
     void delivered() noexcept { ++deliveries_; }
 
-    /// Worker: holds `registry`'s batch; false if every slot is taken (post it yourself).
+    /// Worker, under the engine's lock as a call starts: `looks` counts the monitor's looks at
+    /// held batches (see hold()).
+    void call_started(const std::atomic<unsigned>& looks) noexcept
+    {
+        looks_ = &looks;
+        looks_at_start_ = looks.load(std::memory_order_relaxed);
+    }
+
+    /// Worker: holds `registry`'s batch; false if every slot is taken, or if the monitor has
+    /// looked since the call started (post it yourself).
     bool hold(caller_registry* registry) noexcept
     {
         for (std::size_t i = 0; i < slots; ++i) {
             if (slot_[i].load(std::memory_order_relaxed) == nullptr) {
                 held_at_[i] = deliveries_;
-                slot_[i].store(registry, std::memory_order_release);
+                slot_[i].store(registry, std::memory_order_seq_cst);
+                // The monitor counts a look before it reads the slots: it sees this batch, or this
+                // sees its look. A look since the call started may have found nothing held and not
+                // come back (the call may be long, or started longer ago than it seems): take the
+                // batch back, unless the monitor has taken it.
+                if (looks_ && looks_->load(std::memory_order_seq_cst) != looks_at_start_)
+                    return slot_[i].exchange(nullptr, std::memory_order_acq_rel) != registry;
                 return true;
             }
         }
@@ -99,9 +114,12 @@ public:
 
 private:
     std::array<std::atomic<caller_registry*>, slots> slot_{};
-    // The worker's own: its delivery count, and the count when each slot's batch was held.
+    // The worker's own: its delivery count, and the count when each slot's batch was held; the
+    // monitor's looks, and their count when the current call started.
     std::size_t deliveries_ = 0;
     std::array<std::size_t, slots> held_at_{};
+    const std::atomic<unsigned>* looks_ = nullptr;
+    unsigned looks_at_start_ = 0;
 };
 
 } // namespace asio_blocking::detail
