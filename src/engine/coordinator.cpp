@@ -1054,13 +1054,16 @@ void coordinator::worker_loop(worker* self)
         const bool pool_calls_tiny = slow_share_ < restore_below_slow_share;
         // While calls are tiny, a finished call's batch may wait for a few more deliveries; the
         // monitor posts it if this call turns out long (see held_batches).
-        const std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny() &&
-                                             state_ == pool_state::running // the monitor is not asked after stop()
-                                         ? held_batches::deliveries_for(timer.per_call())
-                                         : 0;
-        self->may_hold = hold_for != 0;
-        if (hold_for != 0)
+        std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny() &&
+                                       state_ == pool_state::running // the monitor is not asked after stop()
+                                   ? held_batches::deliveries_for(timer.per_call())
+                                   : 0;
+        if (hold_for != 0) {
             schedule_monitor_locked(saturating_after(now, held_batches::wait_behind_call));
+            if (!monitor_.running())
+                hold_for = 0; // its thread could not start: nothing would post behind a long call
+        }
+        self->may_hold = hold_for != 0;
         lk.unlock();
         if (finished) {
             batch_holder = hold_for != 0 ? &self->held : nullptr;
