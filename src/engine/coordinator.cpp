@@ -1053,8 +1053,9 @@ void coordinator::worker_loop(worker* self)
         // priority that then computes would starve lowered workers holding locks the loop needs.
         const bool pool_calls_tiny = slow_share_ < restore_below_slow_share;
         // While calls are tiny, a finished call's batch may wait for a few more deliveries; the
-        // monitor posts it if this call turns out long (see held_batches).
-        std::size_t hold_for = !worker_lowered && pool_calls_tiny && timer.calls_are_tiny() &&
+        // monitor posts it if this call turns out long (see held_batches). Without a finished
+        // call the worker came from idle, holding nothing: no need to trouble the monitor.
+        std::size_t hold_for = finished && !worker_lowered && pool_calls_tiny && timer.calls_are_tiny() &&
                                        state_ == pool_state::running // the monitor is not asked after stop()
                                    ? held_batches::deliveries_for(timer.per_call())
                                    : 0;
