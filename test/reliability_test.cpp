@@ -345,6 +345,20 @@ BOOST_AUTO_TEST_CASE(stop_runs_handlers_bound_to_the_pool)
     BOOST_TEST(other.load() == 0);
 }
 
+// Surplus workers that time out together: each decides to leave and retires in one critical
+// section, so the second counts the first as gone and stays (the worker-lifecycle model's
+// BUG_RETIRE_IN_A_LATER_SECTION). Retiring a moment later let both go: the pool fell to 0 threads
+// below min_threads = 1 (seen under TSan in CI, in extreme_durations_saturate).
+BOOST_AUTO_TEST_CASE(surplus_workers_timing_out_together_keep_min_threads)
+{
+    ab::blocking_pool pool({.min_threads = 1, .max_threads = 2, .idle_timeout = 0ns});
+    for (int round = 0; round < test::rounds(200); ++round) {
+        test::busy_pool busy(pool, 2);
+        busy.release();
+        BOOST_TEST_REQUIRE(test::eventually([&] { return pool.metrics().threads == 1u; }, 10s), "round " << round);
+    }
+}
+
 // 6. now + d saturates: max() means never, 0 means at once; nothing spins.
 BOOST_AUTO_TEST_CASE(extreme_durations_saturate)
 {

@@ -1097,10 +1097,9 @@ void coordinator::worker_loop(worker* self)
         finish_call_locked(self, op, outcome, ran);
         finished = op;
     }
-    // Retire: from here on this thread no longer counts, but join() waits for its exit hook.
-    lk.unlock();
-    post_held_batches(self->held, 0); // none: a worker idle or leaving posted them
-    lk.lock();
+    // Retire: from here on this thread no longer counts, but join() waits for its exit hook. In
+    // the critical section that decided to leave: another worker deciding meanwhile would count
+    // this one as staying, and both could leave (below min_threads).
     workers_.retire(self);
     refresh_fast_submit_locked(); // may close it: then nothing waits in the inbox for a thread
     threads_observed_.store(workers_.threads(), std::memory_order_relaxed);
@@ -1111,6 +1110,7 @@ void coordinator::worker_loop(worker* self)
                                  ? plan_growth_locked(growth_asker::monitor, now)
                                  : 0;
     lk.unlock();
+    post_held_batches(self->held, 0); // none: a worker idle or leaving has posted them
     if (grow)
         start_threads(grow);
     run_hook(options_.on_thread_stop, "on_thread_stop");
