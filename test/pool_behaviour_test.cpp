@@ -51,6 +51,52 @@ std::uint64_t idle_spins_awaiting_in_turn(ab::pool_options options)
     return pool.metrics().idle_spins;
 }
 
+/// Loop A keeps a pool's only worker finishing tiny calls. In each of up to `rounds` rounds, once
+/// the worker has finished 20,000 more of them (it holds batches again), loop B submits `first`,
+/// then a call that waits up to `wait` for `first`'s handler. Returns the rounds in which that
+/// call saw it, stopping at the first that did not.
+int rounds_in_which_a_waiting_call_sees_the_result_before_it(std::function<int()> first, int rounds,
+                                                             std::chrono::seconds wait)
+{
+    // Normal scheduling: a worker lowered after a long call hands its batches to the courier.
+    ab::blocking_pool pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
+    asio::io_context loop_a, loop_b;
+    std::atomic<bool> flooding{true};
+    std::atomic<long> finished_a{0};
+    std::function<void()> flood = [&] {
+        ab::async_blocking(
+            pool, loop_a.get_executor(), [] { return 1; },
+            [&](std::exception_ptr, int) {
+                ++finished_a;
+                if (flooding)
+                    flood();
+            });
+    };
+    for (int i = 0; i < 64; ++i)
+        flood();
+    std::thread a([&] { loop_a.run_for(test::patience * 4); });
+
+    std::atomic<bool> first_handled{false};
+    int seen = 0;
+    std::function<void()> round = [&] {
+        const long mark = finished_a;
+        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= mark + 20'000; }));
+        first_handled = false;
+        ab::async_blocking(pool, loop_b.get_executor(), first, [&](std::exception_ptr, int) { first_handled = true; });
+        ab::async_blocking(
+            pool, loop_b.get_executor(), [&] { return test::eventually([&] { return first_handled.load(); }, wait); },
+            [&](std::exception_ptr e, bool saw) {
+                if (!e && saw && ++seen < rounds)
+                    asio::post(loop_b, round);
+            });
+    };
+    asio::post(loop_b, round);
+    loop_b.run_for(test::patience * 3);
+    flooding = false;
+    a.join();
+    return seen;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(pool_behaviour_test)
@@ -463,48 +509,8 @@ BOOST_AUTO_TEST_CASE(a_pool_limited_to_one_cpu_does_not_poll)
 // handler. Held behind L, X's result would reach B only when L gave up.
 BOOST_AUTO_TEST_CASE(a_result_held_for_more_deliveries_is_not_held_up_by_a_long_call)
 {
-    // Normal scheduling: a worker lowered after a long call hands its batches to the courier.
-    ab::blocking_pool pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
-    asio::io_context loop_a, loop_b;
-    std::atomic<bool> flooding{true};
-    std::atomic<long> finished_a{0};
-    std::function<void()> flood = [&] {
-        ab::async_blocking(
-            pool, loop_a.get_executor(), [] { return 1; },
-            [&](std::exception_ptr, int) {
-                ++finished_a;
-                if (flooding)
-                    flood();
-            });
-    };
-    for (int i = 0; i < 64; ++i)
-        flood();
-    std::thread a([&] { loop_a.run_for(test::patience); });
-
-    std::atomic<bool> x_handled{false};
-    bool l_saw_x = false;
-    int rounds_left = 5; // a few times: a round in which the batch was not held proves nothing
-    std::function<void()> round = [&] {
-        // Warm: the worker has timed enough tiny calls since the last long one to hold batches.
-        const long mark = finished_a;
-        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= mark + 20'000; }));
-        x_handled = false;
-        ab::async_blocking(
-            pool, loop_b.get_executor(), [] { return 1; }, [&](std::exception_ptr, int) { x_handled = true; });
-        ab::async_blocking(
-            pool, loop_b.get_executor(), [&] { return test::eventually([&] { return x_handled.load(); }, 20s); },
-            [&](std::exception_ptr e, bool saw) {
-                l_saw_x = !e && saw;
-                if (l_saw_x && --rounds_left > 0)
-                    asio::post(loop_b, round);
-            });
-    };
-    asio::post(loop_b, round);
-    loop_b.run_for(test::patience * 2);
-    flooding = false;
-    a.join();
-    BOOST_TEST(l_saw_x);
-    BOOST_TEST(rounds_left == 0);
+    // A few times: a round in which the batch was not held proves nothing.
+    BOOST_TEST(rounds_in_which_a_waiting_call_sees_the_result_before_it([] { return 1; }, 5, 20s) == 5);
 }
 
 // The worker times one call in 16 while calls are tiny, so the start it records for a call may be
@@ -514,53 +520,14 @@ BOOST_AUTO_TEST_CASE(a_result_held_for_more_deliveries_is_not_held_up_by_a_long_
 // 1.2 ms and L, the call after it, waits for M's handler: M's result must not wait for L to end.
 BOOST_AUTO_TEST_CASE(a_result_held_as_a_long_call_starts_after_a_millisecond_call_is_not_held_up)
 {
-    ab::blocking_pool pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
-    asio::io_context loop_a, loop_b;
-    std::atomic<bool> flooding{true};
-    std::atomic<long> finished_a{0};
-    std::function<void()> flood = [&] {
-        ab::async_blocking(
-            pool, loop_a.get_executor(), [] { return 1; },
-            [&](std::exception_ptr, int) {
-                ++finished_a;
-                if (flooding)
-                    flood();
-            });
+    const auto m = [] {
+        const auto until = std::chrono::steady_clock::now() + 1200us;
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        return 1;
     };
-    for (int i = 0; i < 64; ++i)
-        flood();
-    std::thread a([&] { loop_a.run_for(test::patience * 4); });
-
-    std::atomic<bool> m_handled{false};
-    bool l_saw_m = false;
-    int rounds_left = 12; // the monitor loses the race in some rounds only
-    std::function<void()> round = [&] {
-        const long mark = finished_a; // warm: the worker holds batches again
-        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= mark + 20'000; }));
-        m_handled = false;
-        ab::async_blocking(
-            pool, loop_b.get_executor(),
-            [] {
-                const auto until = std::chrono::steady_clock::now() + 1200us;
-                while (std::chrono::steady_clock::now() < until) {
-                }
-                return 1;
-            },
-            [&](std::exception_ptr, int) { m_handled = true; });
-        ab::async_blocking(
-            pool, loop_b.get_executor(), [&] { return test::eventually([&] { return m_handled.load(); }, 10s); },
-            [&](std::exception_ptr e, bool saw) {
-                l_saw_m = !e && saw;
-                if (l_saw_m && --rounds_left > 0)
-                    asio::post(loop_b, round);
-            });
-    };
-    asio::post(loop_b, round);
-    loop_b.run_for(test::patience * 3);
-    flooding = false;
-    a.join();
-    BOOST_TEST(l_saw_m);
-    BOOST_TEST(rounds_left == 0);
+    // The monitor loses the race in some rounds only.
+    BOOST_TEST(rounds_in_which_a_waiting_call_sees_the_result_before_it(m, 12, 10s) == 12);
 }
 
 // A pool destroyed from one of its own calls leaves its threads detached, and its monitor stops.
