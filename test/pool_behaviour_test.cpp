@@ -97,6 +97,60 @@ int rounds_in_which_a_waiting_call_sees_the_result_before_it(std::function<int()
     return seen;
 }
 
+/// Loop A on its own thread, keeping a pool's only worker finishing tiny calls (64 in flight)
+/// until stop_submitting(), which comes before the pool goes.
+class tiny_flood {
+public:
+    explicit tiny_flood(ab::blocking_pool& pool)
+        : pool_(pool)
+    {
+        for (int i = 0; i < 64; ++i)
+            submit();
+        thread_ = std::thread([this] { loop_.run_for(test::patience); });
+    }
+    tiny_flood(const tiny_flood&) = delete;
+    tiny_flood& operator=(const tiny_flood&) = delete;
+    ~tiny_flood()
+    {
+        stop_submitting();
+        loop_.stop();
+        thread_.join();
+    }
+
+    /// The worker has timed enough tiny calls to hold batches.
+    bool warm() const
+    {
+        return test::eventually([&] { return finished_ >= 20'000; });
+    }
+    /// A's handlers submit no more.
+    void stop_submitting()
+    {
+        std::lock_guard lk(mutex_);
+        submitting_ = false;
+    }
+
+private:
+    void submit()
+    {
+        std::lock_guard lk(mutex_);
+        if (!submitting_)
+            return;
+        ab::async_blocking(
+            pool_, loop_.get_executor(), [] { return 1; },
+            [this](std::exception_ptr, int) {
+                ++finished_;
+                submit();
+            });
+    }
+
+    ab::blocking_pool& pool_;
+    asio::io_context loop_;
+    std::mutex mutex_;
+    bool submitting_ = true;
+    std::atomic<long> finished_{0};
+    std::thread thread_;
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(pool_behaviour_test)
@@ -540,26 +594,9 @@ BOOST_AUTO_TEST_CASE(a_batch_held_when_a_call_destroys_its_own_pool_is_still_pos
     for (int round = 0; round < 3; ++round) {
         auto* pool =
             new ab::blocking_pool({.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
-        asio::io_context loop_a, loop_b;
-        std::mutex pool_mutex; // A's handlers submit only while the pool lives
-        bool pool_alive = true;
-        std::atomic<long> finished_a{0};
-        std::function<void()> flood = [&] {
-            std::lock_guard lk(pool_mutex);
-            if (!pool_alive)
-                return;
-            ab::async_blocking(
-                *pool, loop_a.get_executor(), [] { return 1; },
-                [&](std::exception_ptr, int) {
-                    ++finished_a;
-                    flood();
-                });
-        };
-        for (int i = 0; i < 64; ++i)
-            flood();
-        std::thread a([&] { loop_a.run_for(test::patience); });
-        // Warm: the worker has timed enough tiny calls to hold batches.
-        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= 20'000; }));
+        tiny_flood flood(*pool);
+        BOOST_TEST_REQUIRE(flood.warm());
+        asio::io_context loop_b;
 
         std::atomic<bool> x_handled{false};
         std::optional<bool> j_saw_x;
@@ -568,18 +605,13 @@ BOOST_AUTO_TEST_CASE(a_batch_held_when_a_call_destroys_its_own_pool_is_still_pos
         ab::async_blocking(
             *pool, loop_b.get_executor(),
             [&] {
-                {
-                    std::lock_guard lk(pool_mutex);
-                    pool_alive = false;
-                }
+                flood.stop_submitting();
                 delete pool;
                 return test::eventually([&] { return x_handled.load(); }, 20s);
             },
             [&](std::exception_ptr e, bool saw) { j_saw_x = !e && saw; });
         BOOST_TEST_REQUIRE(test::run_until(loop_b, [&] { return j_saw_x.has_value(); }));
         BOOST_TEST(*j_saw_x);
-        loop_a.stop();
-        a.join();
     }
 }
 
@@ -590,25 +622,9 @@ BOOST_AUTO_TEST_CASE(a_batch_held_behind_a_call_join_for_gave_up_on_is_still_pos
     for (int round = 0; round < 3; ++round) {
         auto pool = std::make_unique<ab::blocking_pool>(
             ab::pool_options{.min_threads = 1, .max_threads = 1, .worker_scheduling = ab::os_scheduling::normal});
-        asio::io_context loop_a, loop_b;
-        std::mutex pool_mutex; // A's handlers submit only while the pool lives
-        bool pool_alive = true;
-        std::atomic<long> finished_a{0};
-        std::function<void()> flood = [&] {
-            std::lock_guard lk(pool_mutex);
-            if (!pool_alive)
-                return;
-            ab::async_blocking(
-                *pool, loop_a.get_executor(), [] { return 1; },
-                [&](std::exception_ptr, int) {
-                    ++finished_a;
-                    flood();
-                });
-        };
-        for (int i = 0; i < 64; ++i)
-            flood();
-        std::thread a([&] { loop_a.run_for(test::patience); });
-        BOOST_TEST_REQUIRE(test::eventually([&] { return finished_a >= 20'000; }));
+        tiny_flood flood(*pool);
+        BOOST_TEST_REQUIRE(flood.warm());
+        asio::io_context loop_b;
 
         std::atomic<bool> x_handled{false};
         std::atomic<bool> l_started{false}, l_done{false};
@@ -627,18 +643,13 @@ BOOST_AUTO_TEST_CASE(a_batch_held_behind_a_call_join_for_gave_up_on_is_still_pos
         while (!l_started && std::chrono::steady_clock::now() < deadline)
             std::this_thread::yield();
         BOOST_TEST_REQUIRE(l_started.load());
-        {
-            std::lock_guard lk(pool_mutex);
-            pool_alive = false;
-        }
+        flood.stop_submitting();
         BOOST_TEST(!pool->join_for(0s));
         pool.reset();
         BOOST_TEST(test::run_until(
             loop_b, [&] { return x_handled.load(); }, 20s));
         hung.open();
         BOOST_TEST_REQUIRE(test::run_until(loop_b, [&] { return l_done.load(); })); // L has left the gate
-        loop_a.stop();
-        a.join();
     }
 }
 
