@@ -83,17 +83,12 @@ auto within(std::chrono::seconds limit, const char* what, Scenario scenario)
 std::uint64_t time_slices_of_threads_named(const std::string& name)
 {
     std::uint64_t slices = 0;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-        std::ifstream comm(task.path() / "comm");
-        std::string comm_name;
-        std::getline(comm, comm_name);
-        if (comm_name != name)
-            continue;
-        std::ifstream schedstat(task.path() / "schedstat");
+    test::for_each_thread_named(name, [&](const std::filesystem::path& task) {
+        std::ifstream schedstat(task / "schedstat");
         std::uint64_t run_ns = 0, wait_ns = 0, n = 0;
         if (schedstat >> run_ns >> wait_ns >> n)
             slices += n;
-    }
+    });
     return slices;
 }
 

@@ -557,15 +557,10 @@ namespace {
 std::vector<thread_stat> threads_named(const std::string& name)
 {
     std::vector<thread_stat> found;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-        std::ifstream comm(task.path() / "comm");
-        std::string n;
-        std::getline(comm, n);
-        if (n != name)
-            continue;
-        if (std::optional<thread_stat> s = read_thread_stat(task.path() / "stat"))
+    test::for_each_thread_named(name, [&](const std::filesystem::path& task) {
+        if (std::optional<thread_stat> s = read_thread_stat(task / "stat"))
             found.push_back(*s);
-    }
+    });
     return found;
 }
 

@@ -15,8 +15,11 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -126,6 +129,19 @@ inline boost::system::error_code code_of(const std::exception_ptr& e)
     } catch (...) {
     }
     return {};
+}
+
+/// Calls `f(dir)` with /proc/self/task/<tid> of each of this process's threads named `name`.
+template <typename F>
+void for_each_thread_named(const std::string& name, F f)
+{
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string comm_name;
+        std::getline(comm, comm_name);
+        if (comm_name == name)
+            f(task.path());
+    }
 }
 
 /// Scales the round counts of stress tests (ASIO_BLOCKING_STRESS_SCALE, default 1).
