@@ -519,15 +519,16 @@ BOOST_AUTO_TEST_CASE(held_batches_wait_for_fewer_deliveries_the_longer_calls_tak
 BOOST_AUTO_TEST_CASE(held_batches_come_due_after_their_limit_of_deliveries_oldest_first)
 {
     d::held_batches held;
+    const std::atomic<unsigned> looks{0}; // the monitor's: it does not look here
     // Registries are only carried, never touched: any distinct addresses do.
     std::array<int, 3> r{};
     auto* a = reinterpret_cast<d::caller_registry*>(&r[0]);
     auto* b = reinterpret_cast<d::caller_registry*>(&r[1]);
     BOOST_TEST(!held.any());
-    BOOST_TEST(held.hold(a));
+    BOOST_TEST(held.hold(a, looks));
     held.delivered();
     held.delivered();
-    BOOST_TEST(held.hold(b));
+    BOOST_TEST(held.hold(b, looks));
     BOOST_TEST(held.any());
     BOOST_TEST(held.take_due(3) == nullptr);
     held.delivered();
@@ -542,10 +543,11 @@ BOOST_AUTO_TEST_CASE(held_batches_come_due_after_their_limit_of_deliveries_oldes
 BOOST_AUTO_TEST_CASE(held_batches_are_all_due_at_limit_zero_and_refuse_beyond_their_slots)
 {
     d::held_batches held;
+    const std::atomic<unsigned> looks{0};
     std::array<int, d::held_batches::slots + 1> r{};
     for (std::size_t i = 0; i < d::held_batches::slots; ++i)
-        BOOST_TEST(held.hold(reinterpret_cast<d::caller_registry*>(&r[i])));
-    BOOST_TEST(!held.hold(reinterpret_cast<d::caller_registry*>(&r.back()))); // posted at once instead
+        BOOST_TEST(held.hold(reinterpret_cast<d::caller_registry*>(&r[i]), looks));
+    BOOST_TEST(!held.hold(reinterpret_cast<d::caller_registry*>(&r.back()), looks)); // posted at once instead
     std::size_t taken = 0;
     while (held.take_due(0))
         ++taken;
@@ -556,11 +558,12 @@ BOOST_AUTO_TEST_CASE(held_batches_are_all_due_at_limit_zero_and_refuse_beyond_th
 BOOST_AUTO_TEST_CASE(held_batches_are_taken_once_by_the_worker_or_the_monitor)
 {
     d::held_batches held;
+    const std::atomic<unsigned> looks{0};
     std::array<int, 2> r{};
     auto* a = reinterpret_cast<d::caller_registry*>(&r[0]);
     auto* b = reinterpret_cast<d::caller_registry*>(&r[1]);
-    held.hold(a);
-    held.hold(b);
+    held.hold(a, looks);
+    held.hold(b, looks);
     // The monitor takes one; the worker, finding it gone, takes only the other.
     d::caller_registry* first = held.take_any();
     BOOST_TEST((first == a || first == b));
@@ -578,13 +581,13 @@ BOOST_AUTO_TEST_CASE(held_batches_refuse_a_hold_once_the_monitor_has_looked_sinc
     auto* a = reinterpret_cast<d::caller_registry*>(&r[0]);
     auto* b = reinterpret_cast<d::caller_registry*>(&r[1]);
     held.call_started(looks);
-    BOOST_TEST(held.hold(a));  // before the look: the monitor sees it
-    ++looks;                   // the monitor looks, and may not come back during this call
-    BOOST_TEST(!held.hold(b)); // posted at once instead
+    BOOST_TEST(held.hold(a, looks));  // before the look: the monitor sees it
+    ++looks;                          // the monitor looks, and may not come back during this call
+    BOOST_TEST(!held.hold(b, looks)); // posted at once instead
     BOOST_TEST(held.take_any() == a);
     BOOST_TEST(held.take_any() == nullptr);
     held.call_started(looks); // the next call may hold again
-    BOOST_TEST(held.hold(b));
+    BOOST_TEST(held.hold(b, looks));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -701,7 +701,7 @@ bool coordinator::take_batch_post(caller_registry& registry) const noexcept
     if (current_engine != this || (!worker_lowered && !batch_holder))
         return false;
     registry.add_ref(); // the courier's or the holder's, until it has posted
-    if (worker_lowered ? courier_.hand_over(&registry) : batch_holder->hold(&registry))
+    if (worker_lowered ? courier_.hand_over(&registry) : batch_holder->hold(&registry, monitor_looks_))
         return true;
     registry.release();
     return false;

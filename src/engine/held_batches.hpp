@@ -55,13 +55,12 @@ public:
     /// held batches (see hold()).
     void call_started(const std::atomic<unsigned>& looks) noexcept
     {
-        looks_ = &looks;
         looks_at_start_ = looks.load(std::memory_order_relaxed);
     }
 
     /// Worker: holds `registry`'s batch; false if every slot is taken, or if the monitor has
-    /// looked since the call started (post it yourself).
-    bool hold(caller_registry* registry) noexcept
+    /// looked since the call started (`looks`, as given to call_started): post it yourself.
+    bool hold(caller_registry* registry, const std::atomic<unsigned>& looks) noexcept
     {
         for (std::size_t i = 0; i < slots; ++i) {
             if (slot_[i].load(std::memory_order_relaxed) == nullptr) {
@@ -71,7 +70,7 @@ public:
                 // sees its look. A look since the call started may have found nothing held and not
                 // come back (the call may be long, or started longer ago than it seems): take the
                 // batch back, unless the monitor has taken it.
-                if (looks_ && looks_->load(std::memory_order_seq_cst) != looks_at_start_)
+                if (looks.load(std::memory_order_seq_cst) != looks_at_start_)
                     return slot_[i].exchange(nullptr, std::memory_order_acq_rel) != registry;
                 return true;
             }
@@ -118,7 +117,6 @@ private:
     // monitor's looks, and their count when the current call started.
     std::size_t deliveries_ = 0;
     std::array<std::size_t, slots> held_at_{};
-    const std::atomic<unsigned>* looks_ = nullptr;
     unsigned looks_at_start_ = 0;
 };
 
